@@ -1,0 +1,107 @@
+// Package target defines the storage abstraction chunkback writes backups to.
+//
+// A Target is bound to one container (a directory, a bucket, a Swift container, a
+// RADOS pool) and stores whole objects under names. Names may contain '/', which
+// targets with real directories map to subdirectories. Every target translates its
+// native errors into the sentinel errors of this package, so callers classify
+// failures with errors.Is whatever the store:
+//
+//	if errors.Is(err, target.ErrNotFound) { ... }
+//
+// Cross-cutting behaviour (retries, concurrency limits) is added by decorators that
+// wrap any Target: see NewRetry and NewLimit. The package targettest holds the one
+// conformance suite every target must pass.
+package target
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Target stores named objects in one container.
+//
+// All methods are safe for concurrent use and honour context cancellation.
+type Target interface {
+	// Put stores size bytes read from body under name. The object becomes
+	// visible whole or not at all: a failed or cancelled Put never leaves a
+	// partial object under name. An existing object is replaced, unless
+	// opts.IfNotExists is set, in which case Put fails with ErrExists.
+	//
+	// body is read from its current position; decorators that retry seek it
+	// back to that position before each new attempt, so body must be
+	// seekable and must not be modified until Put returns.
+	Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts PutOptions) error
+
+	// Get opens the bytes [offset, offset+length) of the named object.
+	// A negative length reads to the end of the object; a range that runs past
+	// the end is cut short at the end. An offset beyond the end of the object
+	// is ErrInvalidRange (an offset equal to the size reads nothing).
+	// The caller must close the returned reader.
+	Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error)
+
+	// Stat describes the named object, or returns ErrNotFound.
+	Stat(ctx context.Context, name string) (Info, error)
+
+	// List calls fn for every object whose name starts with prefix, in
+	// lexical order of names, streaming: targets never hold the whole listing
+	// in memory. An error returned by fn stops the listing and is returned.
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+
+	// Delete removes the named object. Deleting an object that does not exist
+	// is not an error, so a retried Delete is harmless.
+	Delete(ctx context.Context, name string) error
+}
+
+// Info describes one stored object.
+type Info struct {
+	// Name is the object's full name within the container.
+	Name string
+	// Size is the object's length in bytes.
+	Size int64
+	// ModTime is when the object was last written, as the store reports it
+	// (the zero time when the store does not report one).
+	ModTime time.Time
+}
+
+// PutOptions changes how Put stores an object. The zero value replaces any
+// existing object.
+type PutOptions struct {
+	// IfNotExists makes Put fail with ErrExists when an object of that name
+	// already exists, atomically where the store supports conditional writes.
+	IfNotExists bool
+	// ContentMD5, when set, is the MD5 of the body; the target sends it to
+	// stores that verify it (S3 Content-MD5, Swift ETag) and checks it where the
+	// store reports a digest. Targets that cannot use it ignore it.
+	ContentMD5 []byte
+}
+
+// Wrapper is implemented by decorators so that callers can reach the target
+// they wrap (for example to find the storage layout of the innermost target).
+type Wrapper interface {
+	// Unwrap returns the wrapped target.
+	Unwrap() Target
+}
+
+// As walks the chain of Wrapper decorators from t inwards and reports the
+// first target that is of type T.
+func As[T any](t Target) (T, bool) {
+	for t != nil {
+		if v, ok := t.(T); ok {
+			return v, true
+		}
+		w, ok := t.(Wrapper)
+		if !ok {
+			break
+		}
+		t = w.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
+// Closer is implemented by targets that hold resources (connections, handles)
+// which must be released when the target is no longer used.
+type Closer interface {
+	Close() error
+}
