@@ -1,0 +1,463 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/chunkback/chunkback/chunk"
+	"github.com/chunkback/chunkback/compress"
+	"github.com/chunkback/chunkback/sha"
+	"github.com/chunkback/chunkback/target"
+)
+
+// Result describes a backup that completed.
+type Result struct {
+	// Info describes the new backup as a later List would.
+	Info *Info
+	// Full is true for a full backup.
+	Full bool
+	// FallbackReason says why a requested incremental became a full backup
+	// (BackupOptions.FallbackToFull), or is empty.
+	FallbackReason string
+	// BytesRead counts source bytes; BytesChanged the uncompressed bytes
+	// stored; BytesStored the bytes written to the target for data objects.
+	BytesRead, BytesChanged, BytesStored int64
+	// Objects is the number of data objects stored.
+	Objects int
+	// Duration is the wall time of the backup.
+	Duration time.Duration
+}
+
+// minZeroGap is the shortest run of zero blocks a full backup leaves out:
+// shorter runs inside data compress to almost nothing, and cutting objects
+// around them would make many small objects.
+const minZeroGap = 1 << 20
+
+// Backup reads src to its end and stores it as a new backup. A full backup is
+// made unless o.ParentID or o.Incremental asks for an incremental.
+//
+// The backup is complete when Backup returns nil. On any error, including
+// cancellation through ctx, no _metadata is written and the objects already
+// stored are deleted (best effort), so nothing looks like a backup.
+func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*Result, error) {
+	start := time.Now()
+	o, err := o.normalized(e.naming.layout == target.LayoutPosix, e.naming.container != "")
+	if err != nil {
+		return nil, err
+	}
+	codec, err := compress.New(o.Compression, compress.Options{Level: o.CompressionLevel})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	if src == nil {
+		return nil, fmt.Errorf("%w: source is nil", ErrInvalidOptions)
+	}
+	src, size, err := sourceSize(src, o.Size)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.Find(ctx, o.BackupID, o.VolumeID); err == nil {
+		return nil, fmt.Errorf("%w: backup %s is already on the target: choose another backup ID", ErrExists, o.BackupID)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+
+	res := &Result{Full: true}
+	var parent *Info
+	var parentHashes []sha.Hash
+	if o.ParentID != "" || o.Incremental {
+		parent, parentHashes, err = e.parentFor(ctx, o, size)
+		if err != nil {
+			if !o.FallbackToFull || !errors.Is(err, ErrParentUnusable) {
+				return nil, err
+			}
+			res.FallbackReason = err.Error()
+			parent = nil
+		} else {
+			res.Full = false
+		}
+	}
+
+	at := e.now()
+	run := &backupRun{
+		e: e, o: o, codec: codec,
+		loc:          e.naming.newLocation(o.VolumeID, o.BackupID, at),
+		parentHashes: parentHashes,
+		full:         parent == nil,
+		meter:        newMeter("backup", o.BackupID, size, o.Progress),
+	}
+	stop := run.meter.run(ctx, o.ProgressInterval)
+	err = run.store(ctx, src, size)
+	if err == nil {
+		err = run.finish(ctx, parent, at)
+	}
+	stop(err == nil)
+	if err != nil {
+		run.cleanup(ctx)
+		return nil, err
+	}
+	info, err := e.load(ctx, run.loc, o.BackupID)
+	if err != nil {
+		return nil, fmt.Errorf("reading back the new backup: %w", err)
+	}
+	res.Info = info
+	res.BytesRead = run.meter.done.Load()
+	res.BytesChanged = run.meter.changed.Load()
+	res.BytesStored = run.meter.stored.Load()
+	res.Objects = len(run.objects)
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// parentFor finds and checks the parent of an incremental, and reads its
+// block hashes. Every reason the parent cannot be used wraps
+// ErrParentUnusable.
+func (e *Engine) parentFor(ctx context.Context, o BackupOptions, size int64) (*Info, []sha.Hash, error) {
+	var parent *Info
+	if o.ParentID == "" {
+		all, err := e.List(ctx, o.VolumeID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(all) == 0 {
+			return nil, nil, fmt.Errorf("%w: volume %s has no backup to base an incremental on: do a full backup first", ErrParentUnusable, o.VolumeID)
+		}
+		parent = all[len(all)-1]
+	} else {
+		p, err := e.Find(ctx, o.ParentID, o.VolumeID)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrCorrupt) {
+				return nil, nil, fmt.Errorf("%w: parent %s: %w", ErrParentUnusable, o.ParentID, err)
+			}
+			return nil, nil, err
+		}
+		parent = p
+	}
+	if parent.VolumeID != o.VolumeID {
+		return nil, nil, fmt.Errorf("%w: parent %s is a backup of volume %s, not %s", ErrParentUnusable, parent.ID, parent.VolumeID, o.VolumeID)
+	}
+	m, err := e.manifest(ctx, parent)
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return nil, nil, fmt.Errorf("%w: parent %s: %w", ErrParentUnusable, parent.ID, err)
+		}
+		return nil, nil, err
+	}
+	if m.BlockSize != o.BlockSize {
+		return nil, nil, fmt.Errorf("%w: hash block size has changed from the parent's %d to %d bytes: use --block-size %d, or do a full backup", ErrParentUnusable, m.BlockSize, o.BlockSize, m.BlockSize)
+	}
+	if size >= 0 && sha.Blocks(size, o.BlockSize) > len(m.Hashes) {
+		return nil, nil, fmt.Errorf("%w: the source grew to %d bytes, past the %d blocks of parent %s: do a full backup", ErrParentUnusable, size, len(m.Hashes), parent.ID)
+	}
+	return parent, m.Hashes, nil
+}
+
+// sourceSize settles the source's size: as given, or measured by seeking.
+// Parallel reads with ReadAt start at offset 0, so a source positioned
+// elsewhere is read sequentially from where it is.
+func sourceSize(src io.Reader, given int64) (io.Reader, int64, error) {
+	if given != 0 {
+		return src, given, nil
+	}
+	s, ok := src.(io.Seeker)
+	if !ok {
+		return src, -1, nil
+	}
+	cur, err := s.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return struct{ io.Reader }{src}, -1, nil // a pipe or a socket
+	}
+	end, err := s.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, 0, fmt.Errorf("measuring the source: %w", err)
+	}
+	if _, err := s.Seek(cur, io.SeekStart); err != nil {
+		return nil, 0, fmt.Errorf("measuring the source: %w", err)
+	}
+	if cur != 0 {
+		src = struct{ io.Reader }{src}
+	}
+	return src, end - cur, nil
+}
+
+// backupRun is the state of one backup in progress.
+type backupRun struct {
+	e            *Engine
+	o            BackupOptions
+	codec        compress.Codec
+	loc          location
+	parentHashes []sha.Hash
+	full         bool
+	meter        *meter
+
+	hashes  []sha.Hash
+	objects []*ObjectMeta // in creation (= source) order
+	size    int64
+
+	mu      sync.Mutex
+	written []string // target names stored, for cleanup
+}
+
+// job is one extent to store: blocks [run.Start, run.End) of a chunk.
+type job struct {
+	chunk *sharedChunk
+	run   sha.Run
+	obj   *ObjectMeta
+}
+
+// sharedChunk releases its buffer when the last extent no longer needs it.
+type sharedChunk struct {
+	*chunk.Chunk
+	mu   sync.Mutex
+	refs int
+}
+
+func (c *sharedChunk) done() {
+	c.mu.Lock()
+	c.refs--
+	last := c.refs == 0
+	c.mu.Unlock()
+	if last {
+		c.Release()
+	}
+}
+
+// store reads, hashes and stores the data objects.
+func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error {
+	bs := r.o.BlockSize
+	ck, err := chunk.New(ctx, src, chunk.Config{
+		ObjectSize: int(r.o.ObjectSize), BlockSize: bs, Size: size, Workers: r.e.workers,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	defer ck.Close()
+	if size > 0 {
+		r.hashes = make([]sha.Hash, 0, sha.Blocks(size, bs))
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan job, r.e.workers)
+	var wg sync.WaitGroup
+	for range r.e.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for j := range jobs {
+				if ctx.Err() != nil {
+					j.chunk.done()
+					continue
+				}
+				var err error
+				if buf, err = r.storeExtent(ctx, j, buf); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+
+	minGap := max(1, minZeroGap/bs)
+	number := 0
+	dispatch := func() error {
+		for {
+			ch, err := ck.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				if errors.Is(err, chunk.ErrShortSource) {
+					return fmt.Errorf("%w: %w (pass the right size, or let it be detected)", ErrInvalidOptions, err)
+				}
+				return err
+			}
+			r.hashes = append(r.hashes, ch.Hashes...)
+			r.meter.done.Store(ck.BytesRead())
+			var runs []sha.Run
+			switch {
+			case r.full && r.o.StoreZeros:
+				runs = sha.Runs(0, ch.Blocks(), 0, func(int) bool { return true })
+			case r.full:
+				runs = mergeRuns(sha.Runs(0, ch.Blocks(), 0, func(i int) bool { return !ch.Zero[i] }), minGap)
+			default:
+				if len(r.hashes) > len(r.parentHashes) {
+					ch.Release()
+					return fmt.Errorf("%w: the source grew past the %d blocks of its parent: do a full backup", ErrParentUnusable, len(r.parentHashes))
+				}
+				runs = sha.Runs(0, ch.Blocks(), 0, func(i int) bool { return ch.Hashes[i] != r.parentHashes[ch.FirstBlock+i] })
+			}
+			if len(runs) == 0 {
+				ch.Release()
+				continue
+			}
+			shared := &sharedChunk{Chunk: ch, refs: len(runs)}
+			for k, run := range runs {
+				number++
+				start := int64(run.Start * bs)
+				end := min(int64(run.End*bs), int64(len(ch.Data)))
+				obj := &ObjectMeta{Name: r.loc.objectName(number), Offset: ch.Offset + start, Length: end - start}
+				r.objects = append(r.objects, obj)
+				select {
+				case jobs <- job{chunk: shared, run: run, obj: obj}:
+				case <-ctx.Done():
+					for range runs[k:] {
+						shared.done()
+					}
+					return context.Cause(ctx)
+				}
+			}
+		}
+	}
+	err = dispatch()
+	close(jobs)
+	wg.Wait()
+	if err == nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	r.size = ck.BytesRead()
+	r.meter.done.Store(r.size)
+	return nil
+}
+
+// storeExtent compresses one extent, checksums it and stores it. buf is the
+// worker's reusable compression buffer.
+func (r *backupRun) storeExtent(ctx context.Context, j job, buf []byte) ([]byte, error) {
+	bs := r.o.BlockSize
+	data := j.chunk.Data[j.run.Start*bs : min(j.run.End*bs, len(j.chunk.Data))]
+	sum := md5.Sum(data)
+	out, smaller, err := r.codec.Compress(buf[:0], data)
+	if err != nil {
+		j.chunk.done()
+		return buf, fmt.Errorf("compressing %s: %w", j.obj.Name, err)
+	}
+	body, comp, storedSum := data, "none", sum
+	if smaller {
+		buf = out
+		body, comp, storedSum = out, r.codec.Name(), md5.Sum(out)
+		j.chunk.done() // the chunk's bytes are no longer needed
+	} else {
+		defer j.chunk.done()
+	}
+	name := r.loc.full(j.obj.Name)
+	err = r.e.t.Put(ctx, name, bytes.NewReader(body), int64(len(body)), target.PutOptions{ContentMD5: storedSum[:]})
+	if err != nil {
+		return buf, fmt.Errorf("storing %s: %w", name, err)
+	}
+	j.obj.Compression = comp
+	j.obj.MD5 = hex.EncodeToString(sum[:])
+	r.mu.Lock()
+	r.written = append(r.written, name)
+	r.mu.Unlock()
+	r.meter.stored.Add(int64(len(body)))
+	r.meter.changed.Add(int64(len(data)))
+	r.meter.count.Add(1)
+	return buf, nil
+}
+
+// mergeRuns joins runs separated by fewer than minGap blocks.
+func mergeRuns(runs []sha.Run, minGap int) []sha.Run {
+	if len(runs) < 2 {
+		return runs
+	}
+	out := runs[:1]
+	for _, r := range runs[1:] {
+		last := &out[len(out)-1]
+		if r.Start-last.End < minGap {
+			last.End = r.End
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// finish writes the _sha256file and then, last, the _metadata. Both are
+// created only if absent: an existing backup is never overwritten.
+func (r *backupRun) finish(ctx context.Context, parent *Info, at time.Time) error {
+	created := pythonTime(at)
+	m := &sha.Manifest{
+		BackupDescription: strPtr(r.o.Description), BackupID: r.o.BackupID, BackupName: strPtr(r.o.Name),
+		BlockSize: r.o.BlockSize, CreatedAt: created, Hashes: r.hashes, Version: sha.Version, VolumeID: r.o.VolumeID,
+	}
+	body, err := m.Reader()
+	if err != nil {
+		return err
+	}
+	if err := r.put(ctx, r.loc.shaName(), body, body.Size()); err != nil {
+		return err
+	}
+	extra, err := json.Marshal(map[string]Facts{"chunkback": {
+		SourceSize: r.size, ObjectSize: r.o.ObjectSize, ZerosSkipped: r.full && !r.o.StoreZeros,
+	}})
+	if err != nil {
+		return err
+	}
+	meta := &Metadata{
+		BackupDescription: strPtr(r.o.Description), BackupID: r.o.BackupID, BackupName: strPtr(r.o.Name),
+		CreatedAt: created, Extra: extra, Version: FormatVersion, VolumeID: r.o.VolumeID, VolumeMeta: r.o.VolumeMeta,
+		Objects: make([]ObjectMeta, len(r.objects)),
+	}
+	if parent != nil {
+		meta.ParentID = &parent.ID
+	}
+	for i, o := range r.objects {
+		meta.Objects[i] = *o
+	}
+	data, err := meta.Encode()
+	if err != nil {
+		return err
+	}
+	return r.put(ctx, r.loc.metadataName(), bytes.NewReader(data), int64(len(data)))
+}
+
+func (r *backupRun) put(ctx context.Context, name string, body io.ReadSeeker, size int64) error {
+	err := r.e.t.Put(ctx, name, body, size, target.PutOptions{IfNotExists: true})
+	if err != nil {
+		if errors.Is(err, target.ErrExists) {
+			return fmt.Errorf("%w: %s is already on the target: another writer uses this backup ID", ErrExists, name)
+		}
+		return fmt.Errorf("storing %s: %w", name, err)
+	}
+	r.mu.Lock()
+	r.written = append(r.written, name)
+	r.mu.Unlock()
+	return nil
+}
+
+// cleanup deletes what a failed backup stored: every object under its own
+// prefix (which is unique to this backup: it holds the backup ID and the
+// time), even objects whose Put failed after reaching the store. It runs even
+// when ctx was cancelled, with a time limit of its own.
+func (r *backupRun) cleanup(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	// The metadata first: whatever else fails, nothing looks complete.
+	_ = r.e.t.Delete(ctx, r.loc.metadataName())
+	names := map[string]bool{}
+	r.mu.Lock()
+	for _, n := range r.written {
+		names[n] = true
+	}
+	r.mu.Unlock()
+	_ = r.e.t.List(ctx, r.loc.listPrefix(), func(o target.Info) error {
+		if r.loc.owns(o.Name) {
+			names[o.Name] = true
+		}
+		return nil
+	})
+	for n := range names {
+		_ = r.e.t.Delete(ctx, n)
+	}
+}

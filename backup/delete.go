@@ -1,0 +1,85 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/chunkback/chunkback/target"
+)
+
+// DeleteOptions tunes Delete.
+type DeleteOptions struct {
+	// Chain also deletes every backup that depends on the given one (its
+	// incrementals, theirs, and so on). Without it, a backup with
+	// incrementals on top of it is refused with ErrHasChildren.
+	Chain bool
+}
+
+// Delete removes a backup and returns the IDs of the backups deleted, newest
+// first. Each backup's _metadata goes first, so an interrupted delete leaves
+// no backup that looks complete; only objects named by the backup's own
+// prefix are removed.
+func (e *Engine) Delete(ctx context.Context, backupID string, o DeleteOptions) ([]string, error) {
+	info, err := e.Find(ctx, backupID, "")
+	if err != nil {
+		return nil, err
+	}
+	all, err := e.List(ctx, info.VolumeID)
+	if err != nil {
+		return nil, err
+	}
+	children := map[string][]*Info{}
+	for _, b := range all {
+		if b.ParentID != "" {
+			children[b.ParentID] = append(children[b.ParentID], b)
+		}
+	}
+	if kids := children[info.ID]; len(kids) > 0 && !o.Chain {
+		ids := make([]string, len(kids))
+		for i, k := range kids {
+			ids[i] = k.ID
+		}
+		return nil, fmt.Errorf("%w: %s is the parent of %s: delete those first, or delete the whole chain", ErrHasChildren, info.ID, strings.Join(ids, ", "))
+	}
+	// Depth first, so every child goes before its parent.
+	var order []*Info
+	var walk func(b *Info)
+	walk = func(b *Info) {
+		for _, k := range children[b.ID] {
+			walk(k)
+		}
+		order = append(order, b)
+	}
+	walk(info)
+	var deleted []string
+	for _, b := range order {
+		if err := e.deleteOne(ctx, b); err != nil {
+			return deleted, err
+		}
+		deleted = append(deleted, b.ID)
+	}
+	return deleted, nil
+}
+
+func (e *Engine) deleteOne(ctx context.Context, b *Info) error {
+	if err := e.t.Delete(ctx, b.loc.metadataName()); err != nil {
+		return fmt.Errorf("deleting backup %s: %w", b.ID, err)
+	}
+	var names []string
+	err := e.t.List(ctx, b.loc.listPrefix(), func(o target.Info) error {
+		if b.loc.owns(o.Name) {
+			names = append(names, o.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("deleting backup %s: %w", b.ID, err)
+	}
+	for _, n := range names {
+		if err := e.t.Delete(ctx, n); err != nil {
+			return fmt.Errorf("deleting backup %s: %w", b.ID, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package backup
+
+import (
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chunkback/chunkback/compress"
+)
+
+// Defaults, as Cinder's object-store drivers have them.
+const (
+	// DefaultObjectSize is Cinder's backup_swift/s3/gcs_object_size. (Cinder's
+	// posix driver defaults to 1999994880 bytes; any size restores, and a
+	// smaller one keeps memory and retries small.)
+	DefaultObjectSize = 52428800
+	// DefaultBlockSize is Cinder's backup_*_block_size / sha block size.
+	DefaultBlockSize = 32768
+	// DefaultCompression is Cinder's backup_compression_algorithm default.
+	DefaultCompression = "zlib"
+)
+
+// BackupOptions describes one backup. VolumeID is required; the rest have
+// documented defaults.
+type BackupOptions struct {
+	// VolumeID identifies the source (a Cinder volume ID, or any name without
+	// '/'). Backups of one volume form its chains.
+	VolumeID string
+	// BackupID names the backup. Default: a new random UUID.
+	BackupID string
+	// ParentID makes an incremental on top of that backup.
+	ParentID string
+	// Incremental makes an incremental on top of the volume's latest backup
+	// (when ParentID is empty).
+	Incremental bool
+	// FallbackToFull makes a full backup, instead of failing with
+	// ErrParentUnusable, when the parent is missing or damaged, has another
+	// block size, or the source grew. Result.FallbackReason says why.
+	FallbackToFull bool
+	// Name and Description are stored as the backup's display name and
+	// description (JSON null when empty, as Cinder writes them).
+	Name, Description string
+	// Compression is a Cinder codec name: none, off, no, zlib, gzip, bz2,
+	// bzip2 or zstd (case-insensitive). Default "zlib".
+	Compression string
+	// CompressionLevel is the codec level; 0 is Cinder's default level.
+	CompressionLevel int
+	// ObjectSize is the largest object stored, in bytes. It must be a
+	// multiple of BlockSize. Default DefaultObjectSize.
+	ObjectSize int64
+	// BlockSize is the number of bytes each SHA-256 covers. An incremental
+	// must use its parent's. Default DefaultBlockSize.
+	BlockSize int
+	// Size is the source's length in bytes. 0 detects it from an io.Seeker
+	// source (a file or block device); -1 means unknown (a stream). With a
+	// known size and an io.ReaderAt source, reading is parallel.
+	Size int64
+	// StoreZeros stores all-zero extents of a full backup like any data.
+	// By default they are skipped, and restore writes zeros there. Skipping
+	// is safe for Cinder's own restore onto a new (zeroed) volume; set this
+	// when Cinder may restore onto a volume holding old data.
+	StoreZeros bool
+	// VolumeMeta is Cinder's volume_meta document (a JSON string), carried
+	// unchanged. Default null.
+	VolumeMeta *string
+	// Progress, when set, receives a report every ProgressInterval (default
+	// one second) and a final one.
+	Progress         ProgressFunc
+	ProgressInterval time.Duration
+}
+
+// normalized fills in defaults and validates, naming the field at fault.
+func (o BackupOptions) normalized(layoutPosix, fixedContainer bool) (BackupOptions, error) {
+	if o.BackupID == "" {
+		o.BackupID = newUUID()
+	}
+	if o.Compression == "" {
+		o.Compression = DefaultCompression
+	}
+	if o.ObjectSize == 0 {
+		o.ObjectSize = DefaultObjectSize
+	}
+	if o.BlockSize == 0 {
+		o.BlockSize = DefaultBlockSize
+	}
+	bad := func(format string, args ...any) (BackupOptions, error) {
+		return o, fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case o.VolumeID == "":
+		return bad("volume ID is empty: name the volume the source belongs to")
+	case strings.ContainsAny(o.VolumeID, "/\x00"):
+		return bad("volume ID %q must not contain '/'", o.VolumeID)
+	case strings.ContainsAny(o.BackupID, "/\x00"):
+		return bad("backup ID %q must not contain '/'", o.BackupID)
+	case layoutPosix && !fixedContainer && len(o.BackupID) < 4:
+		return bad("backup ID %q is too short: the posix layout puts a backup in ID[0:2]/ID[2:4]/ID, so it needs at least 4 characters (a UUID)", o.BackupID)
+	case o.ParentID == o.BackupID:
+		return bad("parent ID %q is the backup's own ID", o.ParentID)
+	case o.BlockSize <= 0:
+		return bad("block size %d must be a positive number of bytes (default %d)", o.BlockSize, DefaultBlockSize)
+	case o.ObjectSize <= 0:
+		return bad("object size %d must be a positive number of bytes (default %d)", o.ObjectSize, DefaultObjectSize)
+	case o.ObjectSize%int64(o.BlockSize) != 0:
+		return bad("object size %d is not a multiple of block size %d: use %d or %d", o.ObjectSize, o.BlockSize,
+			o.ObjectSize/int64(o.BlockSize)*int64(o.BlockSize), (o.ObjectSize/int64(o.BlockSize)+1)*int64(o.BlockSize))
+	case o.ObjectSize > 1<<31-1:
+		return bad("object size %d is too large: objects are held in memory whole; use at most 2147483647", o.ObjectSize)
+	case o.Size < -1:
+		return bad("size %d must be -1 (unknown), 0 (detect) or the source's length", o.Size)
+	case o.ProgressInterval < 0:
+		return bad("progress interval %v must not be negative", o.ProgressInterval)
+	}
+	if err := (compress.Options{Level: o.CompressionLevel}).Validate(); err != nil {
+		return bad("compression level: %v", err)
+	}
+	return o, nil
+}
+
+// newUUID returns a random (version 4) UUID, the form Cinder's IDs take.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,336 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sync"
+	"time"
+
+	"github.com/chunkback/chunkback/compress"
+	"github.com/chunkback/chunkback/sha"
+	"github.com/chunkback/chunkback/target"
+)
+
+// RestoreOptions tunes a restore. The zero value is right for most callers.
+type RestoreOptions struct {
+	// DestinationZeroed promises that the destination reads as zeros where
+	// the backup holds none (a new thin volume, a new sparse file), so gaps
+	// are skipped instead of written with zeros. An empty regular file is
+	// detected as zeroed without this.
+	DestinationZeroed bool
+	// Progress, when set, receives a report every ProgressInterval (default
+	// one second) and a final one.
+	Progress         ProgressFunc
+	ProgressInterval time.Duration
+}
+
+// RestoreResult describes a restore that completed.
+type RestoreResult struct {
+	// Chain is the backups applied, the full one first.
+	Chain []*Info
+	// Size is the number of bytes restored: the source's size.
+	Size int64
+	// ObjectsRead counts the objects read; ObjectsSkipped those not read
+	// because newer backups of the chain replace all their data.
+	ObjectsRead, ObjectsSkipped int
+	// BytesRead counts stored (compressed) bytes read from the target.
+	BytesRead int64
+	// ZeroBytes counts bytes of the source that no object holds (zeros).
+	ZeroBytes int64
+	// Duration is the wall time of the restore.
+	Duration time.Duration
+}
+
+// piece is a part of an object that ends up in the restored image.
+type piece struct {
+	objOff, dstOff, length int64
+}
+
+// restoreObject is one object to read, with the pieces of it that survive.
+type restoreObject struct {
+	info   *Info
+	meta   ObjectMeta
+	pieces []piece
+}
+
+// Restore writes the backup backupID, with its whole chain, into dst.
+//
+// The result has exactly the source's size: a regular file is truncated or
+// extended to it; any other destination (a block device) must be at least
+// that large. Each byte is written once, from the newest backup that holds
+// it; objects that newer backups replace entirely are not read. Every object
+// is checked against its MD5 after decompression and every block against the
+// top backup's SHA-256 manifest: a restore either returns nil with the
+// source's exact bytes, or an error wrapping ErrCorrupt that names the object
+// or block at fault.
+func (e *Engine) Restore(ctx context.Context, backupID string, dst io.WriterAt, o RestoreOptions) (*RestoreResult, error) {
+	start := time.Now()
+	if dst == nil {
+		return nil, fmt.Errorf("%w: destination is nil", ErrInvalidOptions)
+	}
+	chain, err := e.Chain(ctx, backupID)
+	if err != nil {
+		return nil, err
+	}
+	top := chain[len(chain)-1]
+	m, err := e.manifest(ctx, top)
+	if err != nil {
+		return nil, err
+	}
+	size, plan, gaps, err := e.planRestore(ctx, chain, m)
+	if err != nil {
+		return nil, err
+	}
+	zeroed, err := prepareDestination(dst, size, o.DestinationZeroed)
+	if err != nil {
+		return nil, err
+	}
+
+	res := &RestoreResult{Chain: chain, Size: size}
+	checker := newBlockChecker(m.Hashes, m.BlockSize, size)
+	mt := newMeter("restore", backupID, size, o.Progress)
+	stop := mt.run(ctx, o.ProgressInterval)
+	err = e.runRestore(ctx, plan, gaps, dst, zeroed, checker, mt, res)
+	if err == nil {
+		err = checker.incomplete()
+	}
+	if err == nil {
+		if s, ok := dst.(interface{ Sync() error }); ok {
+			if serr := s.Sync(); serr != nil {
+				err = fmt.Errorf("%w: flushing: %w", ErrDestination, serr)
+			}
+		}
+	}
+	stop(err == nil)
+	if err != nil {
+		return nil, err
+	}
+	res.BytesRead = mt.stored.Load()
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// planRestore works out the source's size, which part of which object lands
+// where (the newest layer wins), and the gaps no object covers.
+func (e *Engine) planRestore(ctx context.Context, chain []*Info, m *sha.Manifest) (int64, []*restoreObject, []span, error) {
+	top := chain[len(chain)-1]
+	size := top.Size
+	if !top.ours {
+		// Cinder records no exact size; its full backup covers the whole
+		// volume, so the furthest object end is the size.
+		for _, b := range chain {
+			size = max(size, b.Size)
+		}
+	}
+	if got := sha.Blocks(size, m.BlockSize); got != len(m.Hashes) {
+		return 0, nil, nil, fmt.Errorf("%w: backup %s: its SHA-256 manifest has %d blocks of %d bytes, but the source is %d bytes (%d blocks)", ErrCorrupt, top.ID, len(m.Hashes), m.BlockSize, size, got)
+	}
+	var covered spanSet
+	var plan []*restoreObject
+	for i := len(chain) - 1; i >= 0; i-- {
+		b := chain[i]
+		if err := e.checkObjectList(ctx, b); err != nil {
+			return 0, nil, nil, err
+		}
+		for _, obj := range b.Metadata.Objects {
+			if obj.End() > size {
+				return 0, nil, nil, fmt.Errorf("%w: backup %s: object %s ends at byte %d, past the source's end (%d)", ErrCorrupt, b.ID, obj.Name, obj.End(), size)
+			}
+			ro := &restoreObject{info: b, meta: obj}
+			for _, s := range covered.missing(span{obj.Offset, obj.End()}) {
+				ro.pieces = append(ro.pieces, piece{objOff: s.Start - obj.Offset, dstOff: s.Start, length: s.End - s.Start})
+			}
+			plan = append(plan, ro)
+		}
+		for _, obj := range b.Metadata.Objects {
+			covered.add(span{obj.Offset, obj.End()})
+		}
+	}
+	return size, plan, covered.missing(span{0, size}), nil
+}
+
+// prepareDestination sizes the destination and reports whether it reads as
+// zeros.
+func prepareDestination(dst io.WriterAt, size int64, zeroed bool) (bool, error) {
+	if f, ok := dst.(interface {
+		Stat() (fs.FileInfo, error)
+		Truncate(int64) error
+	}); ok {
+		fi, err := f.Stat()
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", ErrDestination, err)
+		}
+		if fi.Mode().IsRegular() {
+			if fi.Size() == 0 {
+				zeroed = true // a new file: extending it reads as zeros
+			}
+			if err := f.Truncate(size); err != nil {
+				return false, fmt.Errorf("%w: sizing it to %d bytes: %w", ErrDestination, size, err)
+			}
+			return zeroed, nil
+		}
+	}
+	if s, ok := dst.(io.Seeker); ok {
+		end, err := s.Seek(0, io.SeekEnd)
+		if err != nil {
+			return false, fmt.Errorf("%w: measuring it: %w", ErrDestination, err)
+		}
+		if end < size {
+			return false, fmt.Errorf("%w: it holds %d bytes but the backup needs %d: restore onto a volume of at least %d bytes", ErrDestination, end, size, size)
+		}
+	}
+	return zeroed, nil
+}
+
+// runRestore reads the planned objects in parallel and writes their pieces,
+// then fills and checks the gaps.
+func (e *Engine) runRestore(ctx context.Context, plan []*restoreObject, gaps []span, dst io.WriterAt, zeroed bool, checker *blockChecker, mt *meter, res *RestoreResult) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan *restoreObject)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range e.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var raw, out []byte
+			for ro := range work {
+				var err error
+				raw, out, err = e.restoreOne(ctx, ro, dst, checker, mt, raw, out)
+				if err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	go func() {
+		defer close(work)
+		for _, ro := range plan {
+			if len(ro.pieces) == 0 {
+				mu.Lock()
+				res.ObjectsSkipped++
+				mu.Unlock()
+				continue
+			}
+			select {
+			case work <- ro:
+				mu.Lock()
+				res.ObjectsRead++
+				mu.Unlock()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// Gaps are zeros: check them against the manifest (and write zeros when
+	// the destination may hold old data) while the workers run.
+	gapErr := func() error {
+		var zeros []byte
+		for _, g := range gaps {
+			res.ZeroBytes += g.End - g.Start
+			if err := checker.check(g.Start, g.End-g.Start, nil, "a range no object holds (a zero extent)"); err != nil {
+				return err
+			}
+			if !zeroed {
+				if zeros == nil {
+					zeros = make([]byte, 1<<20)
+				}
+				for off := g.Start; off < g.End; off += int64(len(zeros)) {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					n := min(int64(len(zeros)), g.End-off)
+					if _, err := dst.WriteAt(zeros[:n], off); err != nil {
+						return fmt.Errorf("%w: writing at byte %d: %w", ErrDestination, off, err)
+					}
+				}
+			}
+			mt.done.Add(g.End - g.Start)
+		}
+		return nil
+	}()
+	if gapErr != nil {
+		cancel(gapErr)
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// restoreOne reads one object, checks it and writes its pieces. raw and out
+// are the worker's reusable buffers.
+func (e *Engine) restoreOne(ctx context.Context, ro *restoreObject, dst io.WriterAt, checker *blockChecker, mt *meter, raw, out []byte) ([]byte, []byte, error) {
+	data, raw, out, err := e.readObject(ctx, ro.info, ro.meta, raw, out)
+	if err != nil {
+		return raw, out, err
+	}
+	mt.stored.Add(int64(len(raw)))
+	mt.changed.Add(int64(len(data)))
+	mt.count.Add(1)
+	source := fmt.Sprintf("object %s of backup %s", ro.meta.Name, ro.info.ID)
+	for _, p := range ro.pieces {
+		chunk := data[p.objOff : p.objOff+p.length]
+		if err := checker.check(p.dstOff, p.length, chunk, source); err != nil {
+			return raw, out, err
+		}
+		if _, err := dst.WriteAt(chunk, p.dstOff); err != nil {
+			return raw, out, fmt.Errorf("%w: writing at byte %d: %w", ErrDestination, p.dstOff, err)
+		}
+		mt.done.Add(p.length)
+	}
+	return raw, out, nil
+}
+
+// readObject fetches one data object, decompresses it and checks its length
+// and MD5. It returns the data and the (possibly grown) buffers.
+func (e *Engine) readObject(ctx context.Context, b *Info, obj ObjectMeta, raw, out []byte) (data, rawOut, outOut []byte, err error) {
+	name := b.loc.full(obj.Name)
+	codec, err := compress.ForMetadata(obj.Compression)
+	if err != nil {
+		return nil, raw, out, fmt.Errorf("%w: object %s of backup %s: %w", ErrCorrupt, name, b.ID, err)
+	}
+	raw, err = e.readAll(ctx, name, raw[:0])
+	if err != nil {
+		if errors.Is(err, target.ErrNotFound) {
+			return nil, raw, out, fmt.Errorf("%w: object %s of backup %s is missing", ErrCorrupt, name, b.ID)
+		}
+		return nil, raw, out, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if codec.Name() == "none" {
+		data = raw
+		if int64(len(data)) != obj.Length {
+			return nil, raw, out, fmt.Errorf("%w: object %s of backup %s holds %d bytes, its metadata says %d", ErrCorrupt, name, b.ID, len(data), obj.Length)
+		}
+	} else {
+		out, err = codec.Decompress(out[:0], raw, int(obj.Length))
+		if err != nil {
+			return nil, raw, out, fmt.Errorf("%w: object %s of backup %s: %w", ErrCorrupt, name, b.ID, err)
+		}
+		data = out
+	}
+	sum := md5.Sum(data)
+	if hex.EncodeToString(sum[:]) != obj.MD5 {
+		return nil, raw, out, fmt.Errorf("%w: object %s of backup %s: MD5 %x does not match the metadata's %s", ErrCorrupt, name, b.ID, sum, obj.MD5)
+	}
+	return data, raw, out, nil
+}
+
+// readAll reads a whole object into buf.
+func (e *Engine) readAll(ctx context.Context, name string, buf []byte) ([]byte, error) {
+	rc, err := e.t.Get(ctx, name, 0, -1)
+	if err != nil {
+		return buf, err
+	}
+	defer rc.Close()
+	w := bytes.NewBuffer(buf)
+	if _, err := w.ReadFrom(rc); err != nil {
+		return w.Bytes(), err
+	}
+	return w.Bytes(), nil
+}

@@ -1,0 +1,282 @@
+package chunk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/chunkback/chunkback/sha"
+)
+
+// Chunker hands out the chunks of a source in order. Create it with New, take
+// chunks with Next until io.EOF, and always Close it.
+type Chunker struct {
+	cfg      Config
+	src      io.Reader
+	ctx      context.Context
+	cancel   context.CancelFunc
+	free     chan []byte
+	zero     []byte
+	zeroHash sha.Hash
+	wg       sync.WaitGroup
+	read     atomic.Int64
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	ready   map[int]*Chunk
+	next    int // index Next returns next
+	last    int // index of the end (first index past the last chunk), or -1
+	err     error
+	stopped bool
+}
+
+// New starts cutting src. The returned Chunker's goroutines stop when the
+// source ends, on the first error, when ctx is cancelled, or on Close.
+func New(ctx context.Context, src io.Reader, cfg Config) (*Chunker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(ctx)
+	c := &Chunker{
+		cfg:    cfg,
+		src:    src,
+		ctx:    ctx,
+		cancel: cancel,
+		free:   make(chan []byte, cfg.Buffers),
+		zero:   make([]byte, cfg.BlockSize),
+		ready:  map[int]*Chunk{},
+		last:   -1,
+	}
+	c.cond = sync.NewCond(&c.mu)
+	c.zeroHash = sha.Sum(c.zero)
+	for range cfg.Buffers {
+		c.free <- nil // allocated on first use, so small sources stay small
+	}
+	if ra, ok := src.(io.ReaderAt); ok && cfg.Size >= 0 {
+		c.startParallel(ra)
+	} else {
+		if cfg.Size >= 0 {
+			// A stated size is the source's length: read no further.
+			c.src = io.LimitReader(src, cfg.Size)
+		}
+		c.startSequential()
+	}
+	// Wake Next when the context ends, whoever is waiting.
+	go func() {
+		<-ctx.Done()
+		c.fail(ctx.Err())
+	}()
+	return c, nil
+}
+
+// BytesRead returns how many source bytes have been read so far.
+func (c *Chunker) BytesRead() int64 { return c.read.Load() }
+
+// ZeroHash returns the hash of an all-zero block of BlockSize bytes.
+func (c *Chunker) ZeroHash() sha.Hash { return c.zeroHash }
+
+// Next returns the next chunk in source order, or io.EOF after the last one.
+// The caller must Release every chunk it gets.
+func (c *Chunker) Next() (*Chunk, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if ch, ok := c.ready[c.next]; ok {
+			delete(c.ready, c.next)
+			c.next++
+			return ch, nil
+		}
+		if c.err != nil {
+			return nil, c.err
+		}
+		if c.last >= 0 && c.next >= c.last {
+			return nil, io.EOF
+		}
+		c.cond.Wait()
+	}
+}
+
+// Close stops the chunker's goroutines and waits for them. Chunks already
+// handed out stay valid until released.
+func (c *Chunker) Close() error {
+	c.mu.Lock()
+	if c.err == nil {
+		c.stopped = true
+	}
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, ch := range c.ready {
+		ch.Release()
+		delete(c.ready, i)
+	}
+	return nil
+}
+
+// fail records the first error and wakes Next. Errors after Close are the
+// chunker's own cancellation and are not recorded.
+func (c *Chunker) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil && !c.stopped {
+		c.err = err
+	}
+	c.mu.Unlock()
+	c.cond.Broadcast()
+	c.cancel()
+}
+
+// end records the index one past the last chunk.
+func (c *Chunker) end(index int) {
+	c.mu.Lock()
+	if c.last < 0 || index < c.last {
+		c.last = index
+	}
+	c.mu.Unlock()
+	c.cond.Broadcast()
+}
+
+func (c *Chunker) deliver(ch *Chunk) {
+	c.mu.Lock()
+	c.ready[ch.Index] = ch
+	c.mu.Unlock()
+	c.cond.Broadcast()
+}
+
+// buffer waits for a free chunk buffer.
+func (c *Chunker) buffer() ([]byte, error) {
+	select {
+	case buf := <-c.free:
+		if buf == nil {
+			buf = make([]byte, c.cfg.ObjectSize)
+		}
+		return buf, nil
+	case <-c.ctx.Done():
+		return nil, c.ctx.Err()
+	}
+}
+
+func (c *Chunker) newChunk(index int, buf []byte, n int) *Chunk {
+	per := c.cfg.ObjectSize / c.cfg.BlockSize
+	return &Chunk{
+		Index:      index,
+		Offset:     int64(index) * int64(c.cfg.ObjectSize),
+		Data:       buf[:n],
+		FirstBlock: index * per,
+		blockSize:  c.cfg.BlockSize,
+		owner:      c,
+		buf:        buf,
+	}
+}
+
+// startParallel: every worker takes the next index, reads that chunk with
+// ReadAt and hashes it. A buffer is taken BEFORE the index, so the lowest
+// index not yet delivered always has a buffer and Next cannot deadlock.
+func (c *Chunker) startParallel(ra io.ReaderAt) {
+	size := c.cfg.Size
+	chunks := int((size + int64(c.cfg.ObjectSize) - 1) / int64(c.cfg.ObjectSize))
+	c.end(chunks)
+	var nextIndex atomic.Int64
+	for range c.cfg.Workers {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for {
+				buf, err := c.buffer()
+				if err != nil {
+					return
+				}
+				i := int(nextIndex.Add(1) - 1)
+				if i >= chunks {
+					c.free <- buf
+					return
+				}
+				off := int64(i) * int64(c.cfg.ObjectSize)
+				want := int(min(int64(c.cfg.ObjectSize), size-off))
+				n, err := ra.ReadAt(buf[:want], off)
+				c.read.Add(int64(n))
+				if n < want {
+					c.free <- buf
+					if err == nil || errors.Is(err, io.EOF) {
+						err = fmt.Errorf("%w: it ended at byte %d, but its size is %d", ErrShortSource, off+int64(n), size)
+					} else {
+						err = fmt.Errorf("reading source at byte %d: %w", off, err)
+					}
+					c.fail(err)
+					return
+				}
+				ch := c.newChunk(i, buf, n)
+				ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash)
+				c.deliver(ch)
+			}
+		}()
+	}
+}
+
+// startSequential: one goroutine reads in order and hands chunks to hashing
+// workers.
+func (c *Chunker) startSequential() {
+	jobs := make(chan *Chunk, c.cfg.Workers)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer close(jobs)
+		for i := 0; ; i++ {
+			buf, err := c.buffer()
+			if err != nil {
+				return
+			}
+			n, err := io.ReadFull(c.src, buf)
+			c.read.Add(int64(n))
+			switch {
+			case err == nil, errors.Is(err, io.ErrUnexpectedEOF):
+			case errors.Is(err, io.EOF):
+				n = 0
+			default:
+				c.free <- buf
+				c.fail(fmt.Errorf("reading source at byte %d: %w", int64(i)*int64(c.cfg.ObjectSize)+int64(n), err))
+				return
+			}
+			if n == 0 {
+				c.free <- buf
+				c.finishSequential(i)
+				return
+			}
+			select {
+			case jobs <- c.newChunk(i, buf, n):
+			case <-c.ctx.Done():
+				c.free <- buf
+				return
+			}
+			if n < len(buf) {
+				c.finishSequential(i + 1)
+				return
+			}
+		}
+	}()
+	for range c.cfg.Workers {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for ch := range jobs {
+				ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash)
+				c.deliver(ch)
+			}
+		}()
+	}
+}
+
+// finishSequential ends a stream; a stated size that was not reached is an
+// error.
+func (c *Chunker) finishSequential(chunks int) {
+	if c.cfg.Size >= 0 && c.read.Load() < c.cfg.Size {
+		c.fail(fmt.Errorf("%w: it ended at byte %d, but its size is %d", ErrShortSource, c.read.Load(), c.cfg.Size))
+		return
+	}
+	c.end(chunks)
+}
