@@ -132,7 +132,7 @@ func (e *Engine) parentFor(ctx context.Context, o BackupOptions, size int64) (*I
 		}
 		parent = all[len(all)-1]
 	} else {
-		p, err := e.Find(ctx, o.ParentID, o.VolumeID)
+		p, err := e.findRelated(ctx, o.ParentID, o.VolumeID)
 		if err != nil {
 			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrCorrupt) {
 				return nil, nil, fmt.Errorf("%w: parent %s: %w", ErrParentUnusable, o.ParentID, err)
@@ -268,10 +268,34 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 
 	minGap := max(1, minZeroGap/bs)
 	number := 0
+	var storedEnd int64 // end of the last extent queued
+	queue := func(shared *sharedChunk, run sha.Run) error {
+		number++
+		start := int64(run.Start * bs)
+		end := min(int64(run.End*bs), int64(len(shared.Data)))
+		obj := &ObjectMeta{Name: r.loc.objectName(number), Offset: shared.Offset + start, Length: end - start}
+		r.objects = append(r.objects, obj)
+		storedEnd = obj.End()
+		select {
+		case jobs <- job{chunk: shared, run: run, obj: obj}:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
 	dispatch := func() error {
 		for {
 			ch, err := ck.Next()
 			if err == io.EOF {
+				// Cinder restores by seeking and writing, never sizing the
+				// file: a full backup always stores the last block, so a
+				// source ending in zeros restores to its full length there.
+				total := ck.BytesRead()
+				if r.full && total > 0 && storedEnd < total {
+					last := sha.Blocks(total, bs) - 1
+					tail := &sharedChunk{Chunk: &chunk.Chunk{Offset: int64(last) * int64(bs), Data: make([]byte, total-int64(last)*int64(bs))}, refs: 1}
+					return queue(tail, sha.Run{Start: 0, End: 1})
+				}
 				return nil
 			}
 			if err != nil {
@@ -301,18 +325,11 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 			}
 			shared := &sharedChunk{Chunk: ch, refs: len(runs)}
 			for k, run := range runs {
-				number++
-				start := int64(run.Start * bs)
-				end := min(int64(run.End*bs), int64(len(ch.Data)))
-				obj := &ObjectMeta{Name: r.loc.objectName(number), Offset: ch.Offset + start, Length: end - start}
-				r.objects = append(r.objects, obj)
-				select {
-				case jobs <- job{chunk: shared, run: run, obj: obj}:
-				case <-ctx.Done():
+				if err := queue(shared, run); err != nil {
 					for range runs[k:] {
 						shared.done()
 					}
-					return context.Cause(ctx)
+					return err
 				}
 			}
 		}

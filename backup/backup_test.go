@@ -70,6 +70,15 @@ func TestZerosAreSkippedInFullAndStoredWhenTheyAppear(t *testing.T) {
 	require.EqualValues(t, 2*bs, full.BytesChanged, "only the two data blocks are stored")
 	require.Equal(t, 2, full.Objects)
 
+	// A source that ends in zeros still stores its last block, so Cinder's
+	// restore (seek and write, never truncate) gives a file of full length.
+	tailZeros := append(append([]byte{}, src[:1<<20]...), make([]byte, 1<<20)...)
+	tz, err := e.Backup(ctx, streamOnly{bytes.NewReader(tailZeros)}, BackupOptions{VolumeID: "v", ObjectSize: 256 * bs, BlockSize: bs})
+	require.NoError(t, err)
+	objs := tz.Info.Metadata.Objects
+	require.EqualValues(t, len(tailZeros), objs[len(objs)-1].End())
+	require.EqualValues(t, 2*bs, tz.BytesChanged, "the data block and the zero tail block")
+
 	// A destination full of old data gets its gaps zero-filled.
 	dst := &memFile{data: bytes.Repeat([]byte{0xAA}, len(src)+100)}
 	res, err := e.Restore(ctx, full.Info.ID, dst, RestoreOptions{})

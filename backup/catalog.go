@@ -68,6 +68,17 @@ func (e *Engine) Find(ctx context.Context, backupID, volumeID string) (*Info, er
 	return nil, fmt.Errorf("%w: backup ID %s appears %d times (%s and %s): remove the duplicate", ErrCorrupt, backupID, len(found), found[0].metadataName(), found[1].metadataName())
 }
 
+// findRelated finds a backup that should belong to volumeID: first among that
+// volume's names, then anywhere, so that a backup of another volume is
+// reported as such rather than as missing.
+func (e *Engine) findRelated(ctx context.Context, backupID, volumeID string) (*Info, error) {
+	info, err := e.Find(ctx, backupID, volumeID)
+	if errors.Is(err, ErrNotFound) && e.naming.searchPrefix(backupID, volumeID) != e.naming.searchPrefix(backupID, "") {
+		return e.Find(ctx, backupID, "")
+	}
+	return info, err
+}
+
 // List returns the complete backups on the target, oldest first; with a
 // volume ID, only that volume's. Objects of unfinished backups (no _metadata)
 // are not listed.
@@ -111,7 +122,7 @@ func (e *Engine) Chain(ctx context.Context, backupID string) ([]*Info, error) {
 	chain := []*Info{top}
 	seen := map[string]bool{top.ID: true}
 	for cur := top; cur.ParentID != ""; {
-		parent, err := e.Find(ctx, cur.ParentID, cur.VolumeID)
+		parent, err := e.findRelated(ctx, cur.ParentID, cur.VolumeID)
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return nil, fmt.Errorf("%w: backup %s needs its parent %s, which is not on the target", ErrCorrupt, cur.ID, cur.ParentID)

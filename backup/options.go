@@ -103,8 +103,11 @@ func (o BackupOptions) normalized(layoutPosix, fixedContainer bool) (BackupOptio
 	case o.ObjectSize <= 0:
 		return bad("object size %d must be a positive number of bytes (default %d)", o.ObjectSize, DefaultObjectSize)
 	case o.ObjectSize%int64(o.BlockSize) != 0:
-		return bad("object size %d is not a multiple of block size %d: use %d or %d", o.ObjectSize, o.BlockSize,
-			o.ObjectSize/int64(o.BlockSize)*int64(o.BlockSize), (o.ObjectSize/int64(o.BlockSize)+1)*int64(o.BlockSize))
+		below, above := o.ObjectSize/int64(o.BlockSize)*int64(o.BlockSize), (o.ObjectSize/int64(o.BlockSize)+1)*int64(o.BlockSize)
+		if below == 0 {
+			return bad("object size %d is not a multiple of block size %d: use %d", o.ObjectSize, o.BlockSize, above)
+		}
+		return bad("object size %d is not a multiple of block size %d: use %d or %d", o.ObjectSize, o.BlockSize, below, above)
 	case o.ObjectSize > 1<<31-1:
 		return bad("object size %d is too large: objects are held in memory whole; use at most 2147483647", o.ObjectSize)
 	case o.Size < -1:

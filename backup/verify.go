@@ -109,7 +109,7 @@ func (e *Engine) verifyOne(ctx context.Context, b *Info, rep *VerifyReport, mt *
 	}
 	var parentHashes []sha.Hash
 	if b.ParentID != "" {
-		parent, err := e.Find(ctx, b.ParentID, b.VolumeID)
+		parent, err := e.findRelated(ctx, b.ParentID, b.VolumeID)
 		if err == nil {
 			var pm *sha.Manifest
 			if pm, err = e.manifest(ctx, parent); err == nil {

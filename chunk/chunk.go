@@ -99,6 +99,7 @@ type Chunk struct {
 	blockSize int
 	owner     *Chunker
 	buf       []byte
+	err       error // a read failure, reported by Next in source order
 }
 
 // Blocks returns the number of blocks in the chunk.

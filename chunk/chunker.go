@@ -86,6 +86,12 @@ func (c *Chunker) Next() (*Chunk, error) {
 	defer c.mu.Unlock()
 	for {
 		if ch, ok := c.ready[c.next]; ok {
+			if ch.err != nil {
+				if c.err == nil {
+					c.err = ch.err
+				}
+				return nil, c.err
+			}
 			delete(c.ready, c.next)
 			c.next++
 			return ch, nil
@@ -207,7 +213,9 @@ func (c *Chunker) startParallel(ra io.ReaderAt) {
 					} else {
 						err = fmt.Errorf("reading source at byte %d: %w", off, err)
 					}
-					c.fail(err)
+					// Delivered in order, so Next reports the first failing
+					// chunk, not whichever worker failed first.
+					c.deliver(&Chunk{Index: i, err: err})
 					return
 				}
 				ch := c.newChunk(i, buf, n)

@@ -1,0 +1,410 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chunkback/chunkback/backup"
+	"github.com/chunkback/chunkback/internal/targeturl"
+)
+
+// usageError marks bad command-line usage (exit code 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// errReported marks an error whose details were already printed.
+var errReported = errors.New("reported")
+
+func exitCode(ctx context.Context, err error) int {
+	var ue usageError
+	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ue), errors.Is(err, backup.ErrInvalidOptions), errors.Is(err, flag.ErrHelp):
+		return exitUsage
+	case errors.Is(err, backup.ErrParentUnusable):
+		return exitParent
+	case errors.Is(err, backup.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, backup.ErrCorrupt):
+		return exitDamaged
+	case errors.Is(err, backup.ErrHasChildren):
+		return exitHasChildren
+	}
+	return exitFailure
+}
+
+// common holds the flags every command takes.
+type common struct {
+	target   string
+	workers  int
+	json     bool
+	progress string
+	create   bool
+	noSync   bool
+}
+
+func newFlags(name string, c *common, out *output) *flag.FlagSet {
+	fs := flag.NewFlagSet("chunkback "+name, flag.ContinueOnError)
+	fs.SetOutput(out.stderr)
+	fs.StringVar(&c.target, "target", os.Getenv("CHUNKBACK_TARGET"), "storage target: "+targeturl.Schemes+" (default $CHUNKBACK_TARGET)")
+	fs.IntVar(&c.workers, "workers", 0, "objects processed at once (default: the number of CPUs)")
+	fs.BoolVar(&c.json, "json", false, "print the result as one JSON document on stdout")
+	fs.StringVar(&c.progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal), bar, json (one JSON line a second), none")
+	return fs
+}
+
+// parse parses flags, which may come before or after the positional
+// arguments, and checks the common ones.
+func parse(fs *flag.FlagSet, args []string, c *common, out *output, positional int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errReported
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	out.json = c.json
+	if len(pos) != positional {
+		return nil, usageError{fmt.Sprintf("expected %d argument(s), got %d (%s)", positional, len(pos), strings.Join(pos, " "))}
+	}
+	if c.target == "" {
+		return nil, usageError{"--target is required: " + targeturl.Schemes}
+	}
+	switch c.progress {
+	case "auto", "bar", "json", "none":
+	default:
+		return nil, usageError{fmt.Sprintf("--progress %q: use auto, bar, json or none", c.progress)}
+	}
+	return pos, nil
+}
+
+func openEngine(ctx context.Context, c *common) (*backup.Engine, func() error, error) {
+	t, err := targeturl.Open(ctx, c.target, targeturl.Options{Create: c.create, NoSync: c.noSync})
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := backup.New(t, backup.Config{Workers: c.workers})
+	if err != nil {
+		t.Close()
+		return nil, nil, err
+	}
+	return e, t.Close, nil
+}
+
+func cmdBackup(ctx context.Context, args []string, out *output) error {
+	var c common
+	var o backup.BackupOptions
+	fs := newFlags("backup", &c, out)
+	fs.StringVar(&o.VolumeID, "volume-id", "", "the volume the source belongs to (required)")
+	fs.StringVar(&o.BackupID, "backup-id", "", "ID of the new backup (default: a new UUID)")
+	fs.StringVar(&o.ParentID, "parent-id", "", "make an incremental on top of this backup")
+	fs.BoolVar(&o.Incremental, "incremental", false, "make an incremental on top of the volume's latest backup")
+	fs.BoolVar(&o.FallbackToFull, "fallback-full", false, "make a full backup when the parent cannot be used, instead of failing")
+	fs.StringVar(&o.Compression, "compression", backup.DefaultCompression, "none, zlib, gzip, bz2, bzip2 or zstd")
+	fs.IntVar(&o.CompressionLevel, "compression-level", 0, "codec level (default: Cinder's: zlib 6, bz2 9, zstd 3)")
+	fs.Int64Var(&o.ObjectSize, "object-size", backup.DefaultObjectSize, "bytes per object (a multiple of --block-size)")
+	fs.IntVar(&o.BlockSize, "block-size", backup.DefaultBlockSize, "bytes per SHA-256 block")
+	fs.StringVar(&o.Name, "name", "", "display name of the backup")
+	fs.StringVar(&o.Description, "description", "", "display description of the backup")
+	fs.BoolVar(&o.StoreZeros, "store-zeros", false, "store all-zero extents too (as Cinder does)")
+	fs.BoolVar(&c.create, "create", true, "create the target directory if it is missing")
+	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync objects (faster; a crash may lose the backup)")
+	pos, err := parse(fs, args, &c, out, 1)
+	if err != nil {
+		return err
+	}
+	if o.VolumeID == "" {
+		return usageError{"--volume-id is required: name the volume the source belongs to"}
+	}
+	if o.ParentID != "" && o.Incremental {
+		return usageError{"--parent-id and --incremental exclude each other: name the parent, or let the latest backup be it"}
+	}
+	var src io.Reader = os.Stdin
+	if pos[0] != "-" {
+		f, err := os.Open(pos[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		src = f
+	} else {
+		o.Size = -1
+		src = struct{ io.Reader }{os.Stdin}
+	}
+	e, closeTarget, err := openEngine(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeTarget()
+	o.Progress = out.progress(c.progress)
+	res, err := e.Backup(ctx, src, o)
+	out.endProgress()
+	if err != nil {
+		return err
+	}
+	doc := map[string]any{
+		"backup_id": res.Info.ID, "volume_id": res.Info.VolumeID, "parent_id": res.Info.ParentID,
+		"full": res.Full, "fallback_reason": res.FallbackReason,
+		"bytes_read": res.BytesRead, "bytes_changed": res.BytesChanged, "bytes_stored": res.BytesStored,
+		"objects": res.Objects, "seconds": res.Duration.Seconds(), "rate_bytes_per_second": rate(res.BytesRead, res.Duration),
+	}
+	kind := "full"
+	if !res.Full {
+		kind = "incremental on " + res.Info.ParentID
+	}
+	text := fmt.Sprintf("backup %s (%s) of volume %s: read %s, stored %d objects, %s (%s compressed) in %s, %s/s\n",
+		res.Info.ID, kind, res.Info.VolumeID, bytesText(res.BytesRead), res.Objects, bytesText(res.BytesChanged),
+		bytesText(res.BytesStored), res.Duration.Round(time.Millisecond), bytesText(int64(rate(res.BytesRead, res.Duration))))
+	if res.FallbackReason != "" {
+		text += "note: made a full backup because " + res.FallbackReason + "\n"
+	}
+	out.result(doc, text)
+	return nil
+}
+
+func cmdRestore(ctx context.Context, args []string, out *output) error {
+	var c common
+	var id string
+	fs := newFlags("restore", &c, out)
+	fs.StringVar(&id, "backup-id", "", "the backup to restore, with its chain (required)")
+	pos, err := parse(fs, args, &c, out, 1)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		return usageError{"--backup-id is required (see chunkback list)"}
+	}
+	e, closeTarget, err := openEngine(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeTarget()
+	dest := pos[0]
+	opts := backup.RestoreOptions{Progress: out.progress(c.progress)}
+	var res *backup.RestoreResult
+	if fi, err := os.Stat(dest); err == nil && !fi.Mode().IsRegular() {
+		// A device: written in place; it must be large enough.
+		f, err := os.OpenFile(dest, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		res, err = e.Restore(ctx, id, f, opts)
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		out.endProgress()
+		if err != nil {
+			return err
+		}
+	} else {
+		// A file: restored beside it and renamed over it only when complete
+		// and verified, so a failed restore leaves the old file as it was.
+		res, err = restoreFile(ctx, e, id, dest, opts)
+		out.endProgress()
+		if err != nil {
+			return err
+		}
+	}
+	chain := make([]string, len(res.Chain))
+	for i, b := range res.Chain {
+		chain[i] = b.ID
+	}
+	out.result(map[string]any{
+		"backup_id": id, "chain": chain, "bytes": res.Size, "objects_read": res.ObjectsRead,
+		"objects_skipped": res.ObjectsSkipped, "bytes_read": res.BytesRead, "zero_bytes": res.ZeroBytes,
+		"seconds": res.Duration.Seconds(), "rate_bytes_per_second": rate(res.Size, res.Duration), "verified": true,
+	}, fmt.Sprintf("restored backup %s (chain of %d) to %s: %s in %s, %s/s, every block verified\n",
+		id, len(chain), dest, bytesText(res.Size), res.Duration.Round(time.Millisecond), bytesText(int64(rate(res.Size, res.Duration)))))
+	return nil
+}
+
+// restoreFile restores into a temporary file next to dest, then renames it
+// over dest.
+func restoreFile(ctx context.Context, e *backup.Engine, id, dest string, opts backup.RestoreOptions) (*backup.RestoreResult, error) {
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(dest); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".chunkback-*")
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	opts.DestinationZeroed = true // a new file reads as zeros
+	res, err := e.Restore(ctx, id, tmp, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp.Name(), dest); err != nil {
+		return nil, err
+	}
+	ok = true
+	return res, nil
+}
+
+func cmdList(ctx context.Context, args []string, out *output) error {
+	var c common
+	var vol string
+	fs := newFlags("list", &c, out)
+	fs.StringVar(&vol, "volume-id", "", "only this volume's backups")
+	if _, err := parse(fs, args, &c, out, 0); err != nil {
+		return err
+	}
+	e, closeTarget, err := openEngine(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeTarget()
+	list, err := e.List(ctx, vol)
+	if err != nil {
+		return err
+	}
+	docs := make([]map[string]any, len(list))
+	var text strings.Builder
+	fmt.Fprintf(&text, "%-36s  %-36s  %-11s  %-19s  %10s  %s\n", "BACKUP", "VOLUME", "KIND", "CREATED (UTC)", "SIZE", "NAME")
+	for i, b := range list {
+		docs[i] = infoDoc(b)
+		kind := "full"
+		if b.Incremental() {
+			kind = "incremental"
+		}
+		fmt.Fprintf(&text, "%-36s  %-36s  %-11s  %-19s  %10s  %s\n", b.ID, b.VolumeID, kind, b.CreatedAt.UTC().Format("2006-01-02 15:04:05"), bytesText(b.Size), b.Name)
+	}
+	out.result(map[string]any{"backups": docs}, text.String())
+	return nil
+}
+
+func infoDoc(b *backup.Info) map[string]any {
+	return map[string]any{
+		"backup_id": b.ID, "volume_id": b.VolumeID, "parent_id": b.ParentID, "name": b.Name,
+		"description": b.Description, "created_at": b.CreatedAt.UTC().Format(time.RFC3339Nano),
+		"size": b.Size, "objects": b.Objects, "data_bytes": b.DataBytes, "incremental": b.Incremental(), "writer": b.Writer,
+	}
+}
+
+func cmdShow(ctx context.Context, args []string, out *output) error {
+	var c common
+	var id string
+	fs := newFlags("show", &c, out)
+	fs.StringVar(&id, "backup-id", "", "the backup to show (required)")
+	if _, err := parse(fs, args, &c, out, 0); err != nil {
+		return err
+	}
+	if id == "" {
+		return usageError{"--backup-id is required (see chunkback list)"}
+	}
+	e, closeTarget, err := openEngine(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeTarget()
+	chain, err := e.Chain(ctx, id)
+	if err != nil {
+		return err
+	}
+	b := chain[len(chain)-1]
+	doc := infoDoc(b)
+	ids := make([]string, len(chain))
+	for i, x := range chain {
+		ids[i] = x.ID
+	}
+	doc["chain"] = ids
+	var text strings.Builder
+	fmt.Fprintf(&text, "backup      %s\nvolume      %s\nname        %s\ndescription %s\ncreated     %s\nsize        %s (%d bytes)\nobjects     %d holding %s\nwriter      %s\nchain       %s\n",
+		b.ID, b.VolumeID, b.Name, b.Description, b.CreatedAt.UTC().Format(time.RFC3339), bytesText(b.Size), b.Size,
+		b.Objects, bytesText(b.DataBytes), b.Writer, strings.Join(ids, " <- "))
+	out.result(doc, text.String())
+	return nil
+}
+
+func cmdVerify(ctx context.Context, args []string, out *output) error {
+	var c common
+	var id string
+	var chain bool
+	fs := newFlags("verify", &c, out)
+	fs.StringVar(&id, "backup-id", "", "the backup to verify (required)")
+	fs.BoolVar(&chain, "chain", true, "verify every backup it depends on too")
+	if _, err := parse(fs, args, &c, out, 0); err != nil {
+		return err
+	}
+	if id == "" {
+		return usageError{"--backup-id is required (see chunkback list)"}
+	}
+	e, closeTarget, err := openEngine(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeTarget()
+	rep, err := e.Verify(ctx, id, backup.VerifyOptions{Chain: chain, Progress: out.progress(c.progress)})
+	out.endProgress()
+	if err != nil {
+		return err
+	}
+	faults := make([]string, len(rep.Faults))
+	var text strings.Builder
+	for i, f := range rep.Faults {
+		faults[i] = f.String()
+		fmt.Fprintf(&text, "FAULT %s\n", f)
+	}
+	fmt.Fprintf(&text, "verified %d backup(s), %d objects, %s: %d fault(s)\n", len(rep.Backups), rep.Objects, bytesText(rep.Bytes), len(rep.Faults))
+	out.result(map[string]any{"backups": rep.Backups, "objects": rep.Objects, "bytes": rep.Bytes, "faults": faults, "ok": rep.OK()}, text.String())
+	if !rep.OK() {
+		return fmt.Errorf("%w: %d fault(s) found: %w", backup.ErrCorrupt, len(rep.Faults), errReported)
+	}
+	return nil
+}
+
+func cmdDelete(ctx context.Context, args []string, out *output) error {
+	var c common
+	var id string
+	var chain bool
+	fs := newFlags("delete", &c, out)
+	fs.StringVar(&id, "backup-id", "", "the backup to delete (required)")
+	fs.BoolVar(&chain, "chain", false, "also delete every incremental that depends on it")
+	if _, err := parse(fs, args, &c, out, 0); err != nil {
+		return err
+	}
+	if id == "" {
+		return usageError{"--backup-id is required (see chunkback list)"}
+	}
+	e, closeTarget, err := openEngine(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeTarget()
+	deleted, err := e.Delete(ctx, id, backup.DeleteOptions{Chain: chain})
+	if err != nil {
+		return err
+	}
+	out.result(map[string]any{"deleted": deleted}, fmt.Sprintf("deleted %s\n", strings.Join(deleted, ", ")))
+	return nil
+}
