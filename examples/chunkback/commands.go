@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -50,6 +51,7 @@ type common struct {
 	progress string
 	create   bool
 	noSync   bool
+	cpuProf  string
 }
 
 func newFlags(name string, c *common, out *output) *flag.FlagSet {
@@ -59,6 +61,7 @@ func newFlags(name string, c *common, out *output) *flag.FlagSet {
 	fs.IntVar(&c.workers, "workers", 0, "objects processed at once (default: the number of CPUs)")
 	fs.BoolVar(&c.json, "json", false, "print the result as one JSON document on stdout")
 	fs.StringVar(&c.progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal), bar, json (one JSON line a second), none")
+	fs.StringVar(&c.cpuProf, "cpuprofile", "", "write a CPU profile (go tool pprof) of the command to this file")
 	return fs
 }
 
@@ -95,6 +98,8 @@ func parse(fs *flag.FlagSet, args []string, c *common, out *output, positional i
 	return pos, nil
 }
 
+// openEngine opens the target and the engine, and starts the CPU profile if
+// asked for; the returned function undoes both.
 func openEngine(ctx context.Context, c *common) (*backup.Engine, func() error, error) {
 	t, err := targeturl.Open(ctx, c.target, targeturl.Options{Create: c.create, NoSync: c.noSync})
 	if err != nil {
@@ -105,7 +110,21 @@ func openEngine(ctx context.Context, c *common) (*backup.Engine, func() error, e
 		t.Close()
 		return nil, nil, err
 	}
-	return e, t.Close, nil
+	stopProfile := func() {}
+	if c.cpuProf != "" {
+		f, err := os.Create(c.cpuProf)
+		if err != nil {
+			t.Close()
+			return nil, nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			t.Close()
+			return nil, nil, err
+		}
+		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+	}
+	return e, func() error { stopProfile(); return t.Close() }, nil
 }
 
 func cmdBackup(ctx context.Context, args []string, out *output) error {

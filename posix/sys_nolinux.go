@@ -1,0 +1,7 @@
+//go:build !linux
+
+package posix
+
+import "os"
+
+func renameat2NoReplace(d *os.File, old, new string) error { return errNoReplaceUnsupported }
