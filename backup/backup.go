@@ -233,8 +233,17 @@ func (c *sharedChunk) done() {
 // store reads, hashes and stores the data objects.
 func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error {
 	bs := r.o.BlockSize
+	// Memory: the chunker's buffers plus, per worker, a compression output
+	// (only as large as the compressed data). With a codec, compression is
+	// the slow stage and one chunk of read-ahead keeps it fed, so the total
+	// stays near (workers + 2) x object size; without one, two chunks of
+	// read-ahead overlap hashing with MD5 and storing.
+	buffers := r.e.workers + 2
+	if r.codec.Name() != "none" {
+		buffers = r.e.workers + 1
+	}
 	ck, err := chunk.New(ctx, src, chunk.Config{
-		ObjectSize: int(r.o.ObjectSize), BlockSize: bs, Size: size, Workers: r.e.workers,
+		ObjectSize: int(r.o.ObjectSize), BlockSize: bs, Size: size, Workers: r.e.workers, Buffers: buffers,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
@@ -359,9 +368,9 @@ func (r *backupRun) storeExtent(ctx context.Context, j job, buf []byte) ([]byte,
 		j.chunk.done()
 		return buf, fmt.Errorf("compressing %s: %w", j.obj.Name, err)
 	}
+	buf = out // keep the buffer even when unused: it may have grown
 	body, comp, storedSum := data, "none", sum
 	if smaller {
-		buf = out
 		body, comp, storedSum = out, r.codec.Name(), md5.Sum(out)
 		j.chunk.done() // the chunk's bytes are no longer needed
 	} else {
@@ -441,10 +450,19 @@ func (r *backupRun) finish(ctx context.Context, parent *Info, at time.Time) erro
 
 func (r *backupRun) put(ctx context.Context, name string, body io.ReadSeeker, size int64) error {
 	err := r.e.t.Put(ctx, name, body, size, target.PutOptions{IfNotExists: true})
-	if err != nil {
-		if errors.Is(err, target.ErrExists) {
+	if errors.Is(err, target.ErrExists) {
+		// A retried create whose first reply was lost finds its own object:
+		// that is success. Anything else there is another writer's.
+		same, cerr := r.e.sameContent(ctx, name, body, size)
+		if cerr != nil {
+			return fmt.Errorf("storing %s: %w", name, cerr)
+		}
+		if !same {
 			return fmt.Errorf("%w: %s is already on the target: another writer uses this backup ID", ErrExists, name)
 		}
+		err = nil
+	}
+	if err != nil {
 		return fmt.Errorf("storing %s: %w", name, err)
 	}
 	r.mu.Lock()
@@ -476,5 +494,37 @@ func (r *backupRun) cleanup(ctx context.Context) {
 	})
 	for n := range names {
 		_ = r.e.t.Delete(ctx, n)
+	}
+}
+
+// sameContent reports whether the stored object name holds exactly the size
+// bytes of body (read from its start).
+func (e *Engine) sameContent(ctx context.Context, name string, body io.ReadSeeker, size int64) (bool, error) {
+	info, err := e.t.Stat(ctx, name)
+	if err != nil || info.Size != size {
+		return false, err
+	}
+	if _, err := body.Seek(0, io.SeekStart); err != nil {
+		return false, err
+	}
+	rc, err := e.t.Get(ctx, name, 0, -1)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	a, b := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		n, err := io.ReadFull(body, a)
+		if n > 0 {
+			if _, rerr := io.ReadFull(rc, b[:n]); rerr != nil || !bytes.Equal(a[:n], b[:n]) {
+				return false, nil
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
 	}
 }

@@ -373,3 +373,22 @@ func TestCancelledRestore(t *testing.T) {
 	_, err = e.Restore(ctx, res.Info.ID, &memFile{data: make([]byte, 2<<20)}, RestoreOptions{})
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+// TestLostReplyOnFinalWritesIsNotAConflict: the store did the create but the
+// reply was lost; the retry sees ErrExists for its own object.
+func TestLostReplyOnFinalWritesIsNotAConflict(t *testing.T) {
+	mem := targettest.NewMemory()
+	faulty := targettest.NewFaulty(mem, targettest.FaultOptions{})
+	retried, err := target.NewRetry(faulty, target.RetryPolicy{})
+	require.NoError(t, err)
+	e, err := New(retried, Config{})
+	require.NoError(t, err)
+	faulty.Add(targettest.Fault{Op: targettest.OpPut, After: true, Times: 2, Match: func(n string) bool {
+		return strings.HasSuffix(n, "_metadata") || strings.HasSuffix(n, "_sha256file")
+	}})
+	src := genSource(12, 100000)
+	res, err := e.Backup(context.Background(), bytes.NewReader(src), BackupOptions{VolumeID: "v", BlockSize: 4096, ObjectSize: 16384})
+	require.NoError(t, err)
+	require.Equal(t, 2, faulty.Injected(targettest.OpPut))
+	requireSameData(t, src, restoreToFile(t, e, res.Info.ID), "after lost replies")
+}

@@ -22,6 +22,13 @@ import (
 // Target stores named objects in one container.
 //
 // All methods are safe for concurrent use and honour context cancellation.
+//
+// Names follow the same rules on every target (see CheckName), so a backup
+// written to one can be copied to any other: '/'-separated elements, none
+// empty, "." or "..", no leading '/', no control characters, valid UTF-8, at
+// most MaxNameLen bytes. A name that breaks them is ErrInvalidArgument, as is
+// a negative size or offset. A prefix that only other names pass through (a
+// "directory") is never an object itself.
 type Target interface {
 	// Put stores size bytes read from body under name. The object becomes
 	// visible whole or not at all: a failed or cancelled Put never leaves a
@@ -37,7 +44,8 @@ type Target interface {
 	// A negative length reads to the end of the object; a range that runs past
 	// the end is cut short at the end. An offset beyond the end of the object
 	// is ErrInvalidRange (an offset equal to the size reads nothing).
-	// The caller must close the returned reader.
+	// The caller must close the returned reader; reading from it after ctx
+	// is cancelled may fail with ctx's error.
 	Get(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error)
 
 	// Stat describes the named object, or returns ErrNotFound.

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/chunkback/chunkback/internal/cindertest"
 )
 
 // cli runs one command in-process and returns its exit code and output.
@@ -186,4 +188,52 @@ func TestProgressJSON(t *testing.T) {
 	require.Equal(t, true, last["done"])
 	require.EqualValues(t, len(data), last["bytes_done"])
 	require.EqualValues(t, 100, last["percent"])
+}
+
+// TestPosixLayoutOnDisk: a directory target gets Cinder's POSIX layout,
+// ID[0:2]/ID[2:4]/ID/volume_<vol>_<ts>_backup_<id>-NNNNN, files 0660 in 0770
+// directories.
+func TestPosixLayoutOnDisk(t *testing.T) {
+	store := t.TempDir()
+	src, _ := volume(t, 100000)
+	id := "5a5a5a5a-0000-4000-8000-00000000000a"
+	code, _, errOut := cli(t, nil, "backup", "--target", store, "--volume-id", "vol", "--backup-id", id, src)
+	require.Equal(t, 0, code, errOut)
+	dir := filepath.Join(store, id[0:2], id[2:4], id)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err, "the backup must be in %s", dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		fi, err := e.Info()
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o660), fi.Mode().Perm(), e.Name())
+	}
+	require.Len(t, names, 3)
+	for _, n := range names {
+		require.Regexp(t, `^volume_vol_\d{14}_backup_`+id+`(-00001|_metadata|_sha256file)$`, n)
+	}
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o770), fi.Mode().Perm())
+}
+
+// TestCinderRestoresWhatTheCLIWrote runs real Cinder 21.3.1 on a backup chain
+// made through the CLI.
+func TestCinderRestoresWhatTheCLIWrote(t *testing.T) {
+	cindertest.Require(t)
+	store := t.TempDir()
+	src, data := volume(t, 3<<20)
+	vol := "11111111-1111-4111-8111-111111111111"
+	code, _, errOut := cli(t, nil, "backup", "--target", store, "--volume-id", vol, "--object-size", "1048576", src)
+	require.Equal(t, 0, code, errOut)
+	data[2<<20] ^= 0xff
+	require.NoError(t, os.WriteFile(src, data, 0o600))
+	code, out, errOut := cli(t, nil, "backup", "--target", store, "--volume-id", vol, "--incremental", "--compression", "zstd", "--object-size", "1048576", "--json", src)
+	require.Equal(t, 0, code, errOut)
+	dest := filepath.Join(t.TempDir(), "cinder.img")
+	require.NoError(t, cindertest.Restore(context.Background(), store, vol, jsonOut(t, out)["backup_id"].(string), dest))
+	got, err := os.ReadFile(dest)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, got), "Cinder's restore of the CLI's chain differs")
 }

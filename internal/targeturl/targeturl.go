@@ -37,6 +37,10 @@ type Opened struct {
 	close  func() error
 }
 
+// Unwrap returns the decorated target, so the engine finds the innermost
+// target's layout (target.As) through the Opened value.
+func (o *Opened) Unwrap() target.Target { return o.Target }
+
 // Close releases the target's resources.
 func (o *Opened) Close() error {
 	if o.close == nil {

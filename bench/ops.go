@@ -1,0 +1,259 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chunkback/chunkback/backup"
+	"github.com/chunkback/chunkback/internal/cindertest"
+	"github.com/chunkback/chunkback/internal/targeturl"
+)
+
+// Engines a Spec can run.
+const (
+	EngineChunkback = "chunkback"
+	EngineCinder    = "cinder"
+)
+
+// Kinds of operation a Spec can run.
+const (
+	KindBackup  = "backup"
+	KindRestore = "restore"
+	KindVerify  = "verify"
+	KindDelete  = "delete"
+)
+
+// Spec is one operation: what Run (or RunChild, in a child process) does.
+// It is plain data, passed to a child process as JSON.
+type Spec struct {
+	// Engine is EngineChunkback or EngineCinder (real Cinder, through
+	// internal/cindertest; it does backup, restore and delete).
+	Engine string `json:"engine"`
+	// Kind is KindBackup, KindRestore, KindVerify or KindDelete.
+	Kind string `json:"kind"`
+	// Target is the store: for chunkback a --target URL (a directory is
+	// opened with NoSync, and created if missing), for Cinder the directory
+	// that is its backup_posix_path.
+	Target string `json:"target"`
+	// Source is the file a backup reads; Dest the new file a restore
+	// writes (it must not exist).
+	Source string `json:"source,omitempty"`
+	Dest   string `json:"dest,omitempty"`
+	// VolumeID and BackupID name the backup made, restored, verified or
+	// deleted; ParentID makes a backup incremental.
+	VolumeID string `json:"volume_id"`
+	BackupID string `json:"backup_id"`
+	ParentID string `json:"parent_id,omitempty"`
+	// Compression, ObjectSize and BlockSize configure a backup.
+	Compression string `json:"compression,omitempty"`
+	ObjectSize  int64  `json:"object_size,omitempty"`
+	BlockSize   int    `json:"block_size,omitempty"`
+	// Workers configures chunkback's engine (0: the number of CPUs).
+	Workers int `json:"workers,omitempty"`
+}
+
+// Outcome is what one operation did.
+type Outcome struct {
+	// Seconds is the operation's wall time. For chunkback it covers the
+	// engine call alone; for Cinder the whole subprocess (Python start-up
+	// and imports included: cindertest does not report the driver's own
+	// time).
+	Seconds float64 `json:"seconds"`
+	// Bytes is the source's size: read by a backup, written by a restore,
+	// covered by a verify.
+	Bytes int64 `json:"bytes"`
+	// Objects and BytesStored count the data objects a backup stored and
+	// their stored (compressed) size, or the objects a restore or verify
+	// read and their stored size.
+	Objects     int   `json:"objects"`
+	BytesStored int64 `json:"bytes_stored"`
+	// PeakRSS is the peak resident set size of the process that ran the
+	// operation, in bytes: set by RunChild (0 when run in-process).
+	PeakRSS int64 `json:"peak_rss,omitempty"`
+}
+
+// Validate checks that the spec names a known engine and kind, and has the
+// fields the kind needs.
+func (s Spec) Validate() error {
+	need := func(ok bool, what string) error {
+		if !ok {
+			return fmt.Errorf("bench: %s %s needs %s", s.Engine, s.Kind, what)
+		}
+		return nil
+	}
+	switch {
+	case s.Engine != EngineChunkback && s.Engine != EngineCinder:
+		return fmt.Errorf("bench: engine %q: want %q or %q", s.Engine, EngineChunkback, EngineCinder)
+	case s.Kind != KindBackup && s.Kind != KindRestore && s.Kind != KindVerify && s.Kind != KindDelete:
+		return fmt.Errorf("bench: kind %q: want backup, restore, verify or delete", s.Kind)
+	case s.Engine == EngineCinder && s.Kind == KindVerify:
+		return errors.New("bench: Cinder has no verify")
+	}
+	return errors.Join(
+		need(s.Target != "", "a target"),
+		need(s.BackupID != "" && s.VolumeID != "", "a volume ID and a backup ID"),
+		need(s.Kind != KindBackup || s.Source != "", "a source file"),
+		need(s.Kind != KindRestore || s.Dest != "", "a destination file"),
+	)
+}
+
+// Run performs one operation in this process.
+func Run(ctx context.Context, s Spec) (*Outcome, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if s.Engine == EngineCinder {
+		return runCinder(ctx, s)
+	}
+	t, err := targeturl.Open(ctx, s.Target, targeturl.Options{Create: true, NoSync: true})
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	e, err := backup.New(t, backup.Config{Workers: s.Workers})
+	if err != nil {
+		return nil, err
+	}
+	switch s.Kind {
+	case KindBackup:
+		f, err := os.Open(s.Source)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		start := time.Now()
+		res, err := e.Backup(ctx, f, backup.BackupOptions{
+			VolumeID: s.VolumeID, BackupID: s.BackupID, ParentID: s.ParentID,
+			Compression: s.Compression, ObjectSize: s.ObjectSize, BlockSize: s.BlockSize,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &Outcome{Seconds: time.Since(start).Seconds(), Bytes: res.BytesRead, Objects: res.Objects, BytesStored: res.BytesStored}, nil
+	case KindRestore:
+		f, err := os.OpenFile(s.Dest, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		res, err := e.Restore(ctx, s.BackupID, f, backup.RestoreOptions{})
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Outcome{Seconds: time.Since(start).Seconds(), Bytes: res.Size, Objects: res.ObjectsRead, BytesStored: res.BytesRead}, nil
+	case KindVerify:
+		info, err := e.Find(ctx, s.BackupID, s.VolumeID)
+		if err != nil {
+			return nil, err
+		}
+		var last backup.Progress
+		start := time.Now()
+		rep, err := e.Verify(ctx, s.BackupID, backup.VerifyOptions{Progress: func(p backup.Progress) { last = p }})
+		if err != nil {
+			return nil, err
+		}
+		secs := time.Since(start).Seconds()
+		if !rep.OK() {
+			return nil, fmt.Errorf("bench: verify of %s found %d faults, the first: %s", s.BackupID, len(rep.Faults), rep.Faults[0])
+		}
+		return &Outcome{Seconds: secs, Bytes: info.Size, Objects: rep.Objects, BytesStored: last.BytesStored}, nil
+	default: // KindDelete
+		start := time.Now()
+		if _, err := e.Delete(ctx, s.BackupID, backup.DeleteOptions{}); err != nil {
+			return nil, err
+		}
+		return &Outcome{Seconds: time.Since(start).Seconds()}, nil
+	}
+}
+
+// runCinder runs a Cinder operation; its store is s.Target, in Cinder's
+// default container layout ID[0:2]/ID[2:4]/ID.
+func runCinder(ctx context.Context, s Spec) (*Outcome, error) {
+	container := filepath.Join(s.Target, s.BackupID[:2], s.BackupID[2:4], s.BackupID)
+	switch s.Kind {
+	case KindBackup:
+		st, err := os.Stat(s.Source)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(s.Target, 0o755); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		err = cindertest.Backup(ctx, s.Target, s.Source, cindertest.BackupOptions{
+			VolumeID: s.VolumeID, BackupID: s.BackupID, ParentID: s.ParentID,
+			ObjectSize: s.ObjectSize, BlockSize: int64(s.BlockSize), Compression: s.Compression,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := &Outcome{Seconds: time.Since(start).Seconds(), Bytes: st.Size()}
+		out.Objects, out.BytesStored, err = cinderObjects(container)
+		return out, err
+	case KindRestore:
+		if _, err := os.Lstat(s.Dest); err == nil {
+			return nil, fmt.Errorf("bench: restore destination %s exists", s.Dest)
+		}
+		start := time.Now()
+		if err := cindertest.Restore(ctx, s.Target, s.VolumeID, s.BackupID, s.Dest); err != nil {
+			return nil, err
+		}
+		out := &Outcome{Seconds: time.Since(start).Seconds()}
+		st, err := os.Stat(s.Dest)
+		if err != nil {
+			return nil, err
+		}
+		out.Bytes = st.Size()
+		out.Objects, out.BytesStored, err = cinderObjects(container)
+		return out, err
+	default: // KindDelete: Cinder's posix driver deletes the container's files
+		start := time.Now()
+		if err := os.RemoveAll(container); err != nil {
+			return nil, err
+		}
+		return &Outcome{Seconds: time.Since(start).Seconds()}, nil
+	}
+}
+
+// cinderObjects counts the data objects in a Cinder backup's container and
+// their total size (the _metadata and _sha256file objects left out).
+func cinderObjects(container string) (int, int64, error) {
+	var n int
+	var size int64
+	err := filepath.WalkDir(container, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if strings.HasSuffix(path, "_metadata") || strings.HasSuffix(path, "_sha256file") {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n++
+		size += info.Size()
+		return nil
+	})
+	return n, size, err
+}
+
+// NewID returns a random version 4 UUID, the form Cinder's volume and backup
+// IDs take.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
