@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chunkback/chunkback/internal/cindertest"
 	"github.com/chunkback/chunkback/target"
 	"github.com/chunkback/chunkback/target/targettest"
 )
@@ -28,10 +29,8 @@ const (
 // sampleDir is the backup set real Cinder 21.3.1 wrote (shared/cinder-sample).
 func sampleDir(t *testing.T) string {
 	t.Helper()
-	dir, err := filepath.Abs("../../shared/cinder-sample")
+	dir, err := cindertest.SampleDir()
 	require.NoError(t, err)
-	_, err = os.Stat(filepath.Join(dir, "SHA256SUMS"))
-	require.NoError(t, err, "the Cinder sample set is expected at %s (shared/ beside the checkout)", dir)
 	return dir
 }
 

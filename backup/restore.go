@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -282,6 +281,7 @@ func (e *Engine) restoreOne(ctx context.Context, ro *restoreObject, dst io.Write
 		if _, err := dst.WriteAt(chunk, p.dstOff); err != nil {
 			return raw, out, fmt.Errorf("%w: writing at byte %d: %w", ErrDestination, p.dstOff, err)
 		}
+		startWriteback(dst, p.dstOff, p.length)
 		mt.done.Add(p.length)
 	}
 	return raw, out, nil
@@ -321,16 +321,26 @@ func (e *Engine) readObject(ctx context.Context, b *Info, obj ObjectMeta, raw, o
 	return data, raw, out, nil
 }
 
-// readAll reads a whole object into buf.
+// readAll reads a whole object into buf, reusing its capacity: objects are
+// about the same size, so after the first few the buffer never grows.
 func (e *Engine) readAll(ctx context.Context, name string, buf []byte) ([]byte, error) {
 	rc, err := e.t.Get(ctx, name, 0, -1)
 	if err != nil {
-		return buf, err
+		return buf[:0], err
 	}
 	defer rc.Close()
-	w := bytes.NewBuffer(buf)
-	if _, err := w.ReadFrom(rc); err != nil {
-		return w.Bytes(), err
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // let append pick the growth
+		}
+		n, err := rc.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
 	}
-	return w.Bytes(), nil
 }

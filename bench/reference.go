@@ -243,18 +243,19 @@ type Row struct {
 type Check struct {
 	// Target says what is required.
 	Target string `json:"target"`
-	// Op is the chunkback operation checked; Cinder its Cinder twin (or
-	// empty).
-	Op     string `json:"op"`
-	Cinder string `json:"cinder_op,omitempty"`
-	// ChunkbackMBps and CinderMBps are the two speeds (0: not measured);
-	// Ratio is ChunkbackMBps / CinderMBps.
-	ChunkbackMBps float64 `json:"chunkback_mb_per_s,omitempty"`
-	CinderMBps    float64 `json:"cinder_mb_per_s,omitempty"`
-	Ratio         float64 `json:"ratio,omitempty"`
-	// Measured and Required are the compared values, as text.
-	Measured string `json:"measured"`
-	Required string `json:"required"`
+	// Op is the chunkback operation checked; CinderOp its Cinder twin (or
+	// empty when Cinder did not run).
+	Op       string `json:"op"`
+	CinderOp string `json:"cinder_op,omitempty"`
+	// Chunkback and Cinder are the measured values, as text ("87.8 MB/s",
+	// "180 MiB (full-zlib)"), or "-"; Ratio is chunkback / Cinder (0: not
+	// measured).
+	Chunkback string  `json:"chunkback"`
+	Cinder    string  `json:"cinder"`
+	Ratio     float64 `json:"ratio,omitempty"`
+	// Value is the number compared with Limit: a ratio, MB/s or bytes.
+	Value float64 `json:"value"`
+	Limit float64 `json:"limit"`
 	// Result is PASS, FAIL, or "n/a" when not measured in this run.
 	Result string `json:"result"`
 }
@@ -454,48 +455,42 @@ const (
 )
 
 func checks(rep *Report, c Config) []Check {
-	speed := func(op string) float64 {
-		if r := rep.Row(op); r != nil {
-			return r.MBps
-		}
-		return 0
-	}
-	pair := func(op string) Check {
-		ch := Check{Op: op, ChunkbackMBps: speed(op), Result: "n/a", Measured: "not run"}
-		if rep.Row(cinderTwin(op)) != nil {
-			ch.Cinder = cinderTwin(op)
-			ch.CinderMBps = speed(ch.Cinder)
-			ch.Ratio = ch.ChunkbackMBps / ch.CinderMBps
-		}
-		return ch
-	}
-	verdict := func(ok bool) string {
+	verdict := func(ch *Check, ok bool) {
+		ch.Result = "FAIL"
 		if ok {
-			return "PASS"
+			ch.Result = "PASS"
 		}
-		return "FAIL"
+	}
+	// speeds fills in the speeds of op and its Cinder twin.
+	speeds := func(op string) (Check, *Row, *Row) {
+		ch := Check{Op: op, Chunkback: "-", Cinder: "-", Result: "n/a"}
+		r, twin := rep.Row(op), rep.Row(cinderTwin(op))
+		if r != nil {
+			ch.Chunkback = fmt.Sprintf("%.1f MB/s", r.MBps)
+		}
+		if twin != nil {
+			ch.CinderOp, ch.Cinder = twin.Op, fmt.Sprintf("%.1f MB/s", twin.MBps)
+		}
+		if r != nil && twin != nil && twin.MBps > 0 {
+			ch.Ratio = r.MBps / twin.MBps
+		}
+		return ch, r, twin
 	}
 	ratio := func(op string, want float64) Check {
-		ch := pair(op)
-		ch.Target = fmt.Sprintf("%s >= %gx Cinder", op, want)
-		ch.Required = fmt.Sprintf(">= %gx", want)
-		switch {
-		case ch.ChunkbackMBps == 0:
-		case ch.Cinder == "":
-			ch.Measured = "Cinder not run"
-		default:
-			ch.Measured = fmt.Sprintf("%.2fx", ch.Ratio)
-			ch.Result = verdict(ch.Ratio >= want)
+		ch, r, twin := speeds(op)
+		ch.Target, ch.Limit = fmt.Sprintf("%s >= %gx Cinder", op, want), want
+		if r != nil && twin != nil {
+			ch.Value = ch.Ratio
+			verdict(&ch, ch.Ratio >= want)
 		}
 		return ch
 	}
 	absolute := func(op string, want float64) Check {
-		ch := pair(op)
-		ch.Target = fmt.Sprintf("%s >= %g MB/s", op, want)
-		ch.Required = fmt.Sprintf(">= %g MB/s", want)
-		if ch.ChunkbackMBps > 0 {
-			ch.Measured = fmt.Sprintf("%.0f MB/s", ch.ChunkbackMBps)
-			ch.Result = verdict(ch.ChunkbackMBps >= want)
+		ch, r, _ := speeds(op)
+		ch.Target, ch.Limit = fmt.Sprintf("%s >= %g MB/s", op, want), want
+		if r != nil {
+			ch.Value = r.MBps
+			verdict(&ch, r.MBps >= want)
 		}
 		return ch
 	}
@@ -505,21 +500,26 @@ func checks(rep *Report, c Config) []Check {
 		absolute("incr-1pct", targetIncrMBps),
 		ratio("restore-zlib", targetRestoreZlibRatio),
 	}
+
 	limit := int64(c.Workers+2) * c.ObjectSize
 	mem := Check{
-		Target:   fmt.Sprintf("peak RSS <= (workers + 2) x object size = %d x %s", c.Workers+2, FormatSize(c.ObjectSize)),
-		Required: "<= " + FormatSize(limit), Result: "n/a", Measured: "not measured",
+		Target: fmt.Sprintf("peak RSS <= (%d workers + 2) x %s = %s", c.Workers, FormatSize(c.ObjectSize), FormatSize(limit)),
+		Limit:  float64(limit), Chunkback: "-", Cinder: "-", Result: "n/a",
 	}
-	var worst *Row
+	worst := map[string]*Row{}
 	for i, r := range rep.Rows {
-		if r.Engine == EngineChunkback && r.PeakRSS > 0 && (worst == nil || r.PeakRSS > worst.PeakRSS) {
-			worst = &rep.Rows[i]
+		if w := worst[r.Engine]; r.PeakRSS > 0 && (w == nil || r.PeakRSS > w.PeakRSS) {
+			worst[r.Engine] = &rep.Rows[i]
 		}
 	}
-	if worst != nil {
-		mem.Op = worst.Op
-		mem.Measured = fmt.Sprintf("%s (%s)", FormatSize(worst.PeakRSS), worst.Op)
-		mem.Result = verdict(worst.PeakRSS <= limit)
+	if w := worst[EngineChunkback]; w != nil {
+		mem.Op, mem.Value = w.Op, float64(w.PeakRSS)
+		mem.Chunkback = fmt.Sprintf("%.1f MiB (%s)", mib(w.PeakRSS), w.Op)
+		verdict(&mem, w.PeakRSS <= limit)
+		if cw := worst[EngineCinder]; cw != nil {
+			mem.CinderOp, mem.Cinder = cw.Op, fmt.Sprintf("%.1f MiB (%s)", mib(cw.PeakRSS), cw.Op)
+			mem.Ratio = float64(w.PeakRSS) / float64(cw.PeakRSS)
+		}
 	}
 	return append(out, mem)
 }
@@ -534,9 +534,12 @@ func notes(rep *Report, c Config) []string {
 	if c.Exe == "" {
 		n = append(n, "Operations ran in-process: peak RSS was not measured.")
 	}
+	if !c.Cinder {
+		n = append(n, "Cinder did not run (--cinder=false, or it is not installed): the ratio targets are n/a.")
+	}
 	if rep.CinderStartup > 0 {
 		n = append(n, fmt.Sprintf("Cinder times are the wall time of a Python subprocess, start-up included (a one-block Cinder backup takes %.2f s); "+
-			"nothing is subtracted. internal/cindertest does not expose the driver's own time. Cinder's peak RSS is the Python process's.", rep.CinderStartup))
+			"nothing is subtracted: internal/cindertest does not expose the driver's own time. Cinder's peak RSS is that of the Python process running Cinder's driver (the largest in the child's process tree).", rep.CinderStartup))
 	}
 	return n
 }

@@ -115,14 +115,7 @@ func TestShortSource(t *testing.T) {
 	for _, r := range []io.Reader{bytes.NewReader(src), onlyReader{bytes.NewReader(src)}} {
 		c, err := New(context.Background(), r, Config{ObjectSize: 4096, BlockSize: 1024, Size: 20000})
 		require.NoError(t, err)
-		var got error
-		for got == nil {
-			var ch *Chunk
-			ch, got = c.Next()
-			if ch != nil {
-				ch.Release()
-			}
-		}
+		got := drain(c)
 		require.ErrorIs(t, got, ErrShortSource)
 		require.ErrorContains(t, got, "ended at byte 10000, but its size is 20000")
 		c.Close()
@@ -141,14 +134,7 @@ func TestReadErrorIsReported(t *testing.T) {
 	c, err := New(context.Background(), r, Config{ObjectSize: 4096, BlockSize: 1024})
 	require.NoError(t, err)
 	defer c.Close()
-	var got error
-	for got == nil {
-		var ch *Chunk
-		ch, got = c.Next()
-		if ch != nil {
-			ch.Release()
-		}
-	}
+	got := drain(c)
 	require.ErrorIs(t, got, boom)
 	require.ErrorContains(t, got, "byte 5000")
 }
@@ -232,5 +218,16 @@ func BenchmarkChunker(b *testing.B) {
 				c.Close()
 			}
 		})
+	}
+}
+
+// drain takes chunks until Next fails, and returns its error.
+func drain(c *Chunker) error {
+	for {
+		ch, err := c.Next()
+		if err != nil {
+			return err
+		}
+		ch.Release()
 	}
 }

@@ -330,23 +330,44 @@ func infoDoc(b *backup.Info) map[string]any {
 	}
 }
 
-func cmdShow(ctx context.Context, args []string, out *output) error {
-	var c common
-	var id string
-	fs := newFlags("show", &c, out)
-	fs.StringVar(&id, "backup-id", "", "the backup to show (required)")
-	if _, err := parse(fs, args, &c, out, 0); err != nil {
+// oneBackup is the shared start of the commands about one backup (show,
+// verify, delete): their flags, the required --backup-id, the engine.
+type oneBackup struct {
+	common
+	id     string
+	engine *backup.Engine
+	close  func() error
+}
+
+// open parses args (flags given through extra) and opens the engine; the
+// caller must call close.
+func (b *oneBackup) open(ctx context.Context, name, what string, args []string, out *output, extra func(*flag.FlagSet)) error {
+	fs := newFlags(name, &b.common, out)
+	fs.StringVar(&b.id, "backup-id", "", "the backup to "+what+" (required)")
+	if extra != nil {
+		extra(fs)
+	}
+	if _, err := parse(fs, args, &b.common, out, 0); err != nil {
 		return err
 	}
-	if id == "" {
+	if b.id == "" {
 		return usageError{"--backup-id is required (see chunkback list)"}
 	}
-	e, closeTarget, err := openEngine(ctx, &c)
+	e, closeTarget, err := openEngine(ctx, &b.common)
 	if err != nil {
 		return err
 	}
-	defer closeTarget()
-	chain, err := e.Chain(ctx, id)
+	b.engine, b.close = e, closeTarget
+	return nil
+}
+
+func cmdShow(ctx context.Context, args []string, out *output) error {
+	var ob oneBackup
+	if err := ob.open(ctx, "show", "show", args, out, nil); err != nil {
+		return err
+	}
+	defer ob.close()
+	chain, err := ob.engine.Chain(ctx, ob.id)
 	if err != nil {
 		return err
 	}
@@ -366,24 +387,16 @@ func cmdShow(ctx context.Context, args []string, out *output) error {
 }
 
 func cmdVerify(ctx context.Context, args []string, out *output) error {
-	var c common
-	var id string
+	var b oneBackup
 	var chain bool
-	fs := newFlags("verify", &c, out)
-	fs.StringVar(&id, "backup-id", "", "the backup to verify (required)")
-	fs.BoolVar(&chain, "chain", true, "verify every backup it depends on too")
-	if _, err := parse(fs, args, &c, out, 0); err != nil {
-		return err
-	}
-	if id == "" {
-		return usageError{"--backup-id is required (see chunkback list)"}
-	}
-	e, closeTarget, err := openEngine(ctx, &c)
+	err := b.open(ctx, "verify", "verify", args, out, func(fs *flag.FlagSet) {
+		fs.BoolVar(&chain, "chain", true, "verify every backup it depends on too")
+	})
 	if err != nil {
 		return err
 	}
-	defer closeTarget()
-	rep, err := e.Verify(ctx, id, backup.VerifyOptions{Chain: chain, Progress: out.progress(c.progress)})
+	defer b.close()
+	rep, err := b.engine.Verify(ctx, b.id, backup.VerifyOptions{Chain: chain, Progress: out.progress(b.progress)})
 	out.endProgress()
 	if err != nil {
 		return err
@@ -403,24 +416,16 @@ func cmdVerify(ctx context.Context, args []string, out *output) error {
 }
 
 func cmdDelete(ctx context.Context, args []string, out *output) error {
-	var c common
-	var id string
+	var b oneBackup
 	var chain bool
-	fs := newFlags("delete", &c, out)
-	fs.StringVar(&id, "backup-id", "", "the backup to delete (required)")
-	fs.BoolVar(&chain, "chain", false, "also delete every incremental that depends on it")
-	if _, err := parse(fs, args, &c, out, 0); err != nil {
-		return err
-	}
-	if id == "" {
-		return usageError{"--backup-id is required (see chunkback list)"}
-	}
-	e, closeTarget, err := openEngine(ctx, &c)
+	err := b.open(ctx, "delete", "delete", args, out, func(fs *flag.FlagSet) {
+		fs.BoolVar(&chain, "chain", false, "also delete every incremental that depends on it")
+	})
 	if err != nil {
 		return err
 	}
-	defer closeTarget()
-	deleted, err := e.Delete(ctx, id, backup.DeleteOptions{Chain: chain})
+	defer b.close()
+	deleted, err := b.engine.Delete(ctx, b.id, backup.DeleteOptions{Chain: chain})
 	if err != nil {
 		return err
 	}
