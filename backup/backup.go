@@ -92,6 +92,7 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 		loc:          e.naming.newLocation(o.VolumeID, o.BackupID, at),
 		parentHashes: parentHashes,
 		full:         parent == nil,
+		contentMD5:   target.UsesContentMD5(e.t),
 		meter:        newMeter("backup", o.BackupID, size, o.Progress),
 	}
 	stop := run.meter.run(ctx, o.ProgressInterval)
@@ -196,6 +197,7 @@ type backupRun struct {
 	loc          location
 	parentHashes []sha.Hash
 	full         bool
+	contentMD5   bool // the target uses PutOptions.ContentMD5
 	meter        *meter
 
 	hashes  []sha.Hash
@@ -235,12 +237,13 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 	bs := r.o.BlockSize
 	// Memory: the chunker's buffers plus, per worker, a compression output
 	// (only as large as the compressed data). With a codec, compression is
-	// the slow stage and one chunk of read-ahead keeps it fed, so the total
-	// stays near (workers + 2) x object size; without one, two chunks of
+	// so much slower than reading and hashing that read-ahead buys nothing
+	// (measured: the same MB/s), so one buffer per worker keeps the total
+	// within (workers + 2) x object size; without one, two chunks of
 	// read-ahead overlap hashing with MD5 and storing.
 	buffers := r.e.workers + 2
 	if r.codec.Name() != "none" {
-		buffers = r.e.workers + 1
+		buffers = r.e.workers
 	}
 	ck, err := chunk.New(ctx, src, chunk.Config{
 		ObjectSize: int(r.o.ObjectSize), BlockSize: bs, Size: size, Workers: r.e.workers, Buffers: buffers,
@@ -369,15 +372,19 @@ func (r *backupRun) storeExtent(ctx context.Context, j job, buf []byte) ([]byte,
 		return buf, fmt.Errorf("compressing %s: %w", j.obj.Name, err)
 	}
 	buf = out // keep the buffer even when unused: it may have grown
-	body, comp, storedSum := data, "none", sum
+	body, comp, storedSum := data, "none", sum[:]
 	if smaller {
-		body, comp, storedSum = out, r.codec.Name(), md5.Sum(out)
+		body, comp, storedSum = out, r.codec.Name(), nil
+		if r.contentMD5 {
+			s := md5.Sum(out)
+			storedSum = s[:]
+		}
 		j.chunk.done() // the chunk's bytes are no longer needed
 	} else {
 		defer j.chunk.done()
 	}
 	name := r.loc.full(j.obj.Name)
-	err = r.e.t.Put(ctx, name, bytes.NewReader(body), int64(len(body)), target.PutOptions{ContentMD5: storedSum[:]})
+	err = r.e.t.Put(ctx, name, bytes.NewReader(body), int64(len(body)), target.PutOptions{ContentMD5: storedSum})
 	if err != nil {
 		return buf, fmt.Errorf("storing %s: %w", name, err)
 	}

@@ -3,15 +3,18 @@ package backup
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/chunkback/chunkback/sha"
 	"github.com/chunkback/chunkback/target"
+	"github.com/chunkback/chunkback/target/targettest"
 )
 
 type streamOnly struct{ io.Reader }
@@ -244,5 +247,52 @@ func TestManifestMatchesSource(t *testing.T) {
 	require.Len(t, m.Hashes, 13)
 	for i, h := range m.Hashes {
 		require.Equal(t, sha.Sum(src[i*4096:min((i+1)*4096, len(src))]), h, "block %d", i)
+	}
+}
+
+// md5Recorder is a memory target that asks for PutOptions.ContentMD5 (or not)
+// and records what it gets.
+type md5Recorder struct {
+	*targettest.Memory
+	wants bool
+	mu    sync.Mutex
+	sums  map[string][]byte
+}
+
+func (m *md5Recorder) UsesContentMD5() bool { return m.wants }
+
+func (m *md5Recorder) Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts target.PutOptions) error {
+	m.mu.Lock()
+	m.sums[name] = opts.ContentMD5
+	m.mu.Unlock()
+	return m.Memory.Put(ctx, name, body, size, opts)
+}
+
+func TestContentMD5OnlyForTargetsThatUseIt(t *testing.T) {
+	src := append(bytes.Repeat([]byte("compressible text "), 20000), genSource(1, 100000)...)
+	for _, wants := range []bool{true, false} {
+		rec := &md5Recorder{Memory: targettest.NewMemory(), wants: wants, sums: map[string][]byte{}}
+		retried, err := target.NewRetry(rec, target.RetryPolicy{})
+		require.NoError(t, err)
+		e, err := New(retried, Config{})
+		require.NoError(t, err)
+		res, err := e.Backup(context.Background(), bytes.NewReader(src), BackupOptions{VolumeID: "v", BlockSize: 4096, ObjectSize: 65536, StoreZeros: true})
+		require.NoError(t, err)
+		compressed := 0
+		for _, o := range res.Info.Metadata.Objects {
+			stored := get(t, rec.Memory, o.Name)
+			want := md5.Sum(stored)
+			switch {
+			case o.Compression == "none":
+				require.Equal(t, want[:], rec.sums[o.Name], "a raw object's MD5 is free: always sent")
+			case wants:
+				compressed++
+				require.Equal(t, want[:], rec.sums[o.Name], "MD5 of the stored (compressed) bytes")
+			default:
+				compressed++
+				require.Nil(t, rec.sums[o.Name], "not computed for a target that ignores it")
+			}
+		}
+		require.Positive(t, compressed)
 	}
 }

@@ -34,10 +34,11 @@ type Config struct {
 	// (az_<zone>_backup_<id>). Default "nova", Cinder's default zone.
 	AvailabilityZone string
 	// Workers is the number of objects hashed, compressed, stored or restored
-	// at once. Default: runtime.GOMAXPROCS(0). A backup holds Workers + 2
-	// object buffers (Workers + 1 with a codec, plus each worker's compressed
-	// output, which is as large as the compressed data); a restore holds two
-	// buffers per worker. Memory does not grow with the source's size.
+	// at once. Default: runtime.GOMAXPROCS(0). Memory is about
+	// (Workers + 2) x object size and does not grow with the source: a
+	// backup holds Workers + 2 object buffers (with a codec, Workers buffers
+	// plus each worker's compressed output, as large as the compressed data);
+	// a restore holds a stored and a decompressed object per worker.
 	Workers int
 	// Now returns the current time (for tests). Default time.Now.
 	Now func() time.Time

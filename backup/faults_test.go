@@ -205,6 +205,10 @@ func TestDamagedBackupsGiveClearErrors(t *testing.T) {
 			data := get(t, mem, name)
 			put(t, mem, name, data[:len(data)-10])
 		}, "of backup", nil},
+		{"object grown past its data", func(t *testing.T, mem *targettest.Memory, full, inc *Info) {
+			name := objName(full, 1)
+			put(t, mem, name, make([]byte, full.Metadata.Objects[1].Length+1000))
+		}, "holds more than", nil},
 		{"stray object", func(t *testing.T, mem *targettest.Memory, full, inc *Info) {
 			put(t, mem, full.loc.full(full.loc.Prefix)+"-99999", []byte("stray"))
 		}, "stray object", nil},

@@ -192,6 +192,8 @@ func prepareDestination(dst io.WriterAt, size int64, zeroed bool) (bool, error) 
 func (e *Engine) runRestore(ctx context.Context, plan []*restoreObject, gaps []span, dst io.WriterAt, zeroed bool, checker *blockChecker, mt *meter, res *RestoreResult) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	wb := newWriteback(dst)
+	defer wb.stop()
 	work := make(chan *restoreObject)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -202,7 +204,7 @@ func (e *Engine) runRestore(ctx context.Context, plan []*restoreObject, gaps []s
 			var raw, out []byte
 			for ro := range work {
 				var err error
-				raw, out, err = e.restoreOne(ctx, ro, dst, checker, mt, raw, out)
+				raw, out, err = e.restoreOne(ctx, ro, dst, wb, checker, mt, raw, out)
 				if err != nil {
 					cancel(err)
 				}
@@ -264,7 +266,7 @@ func (e *Engine) runRestore(ctx context.Context, plan []*restoreObject, gaps []s
 
 // restoreOne reads one object, checks it and writes its pieces. raw and out
 // are the worker's reusable buffers.
-func (e *Engine) restoreOne(ctx context.Context, ro *restoreObject, dst io.WriterAt, checker *blockChecker, mt *meter, raw, out []byte) ([]byte, []byte, error) {
+func (e *Engine) restoreOne(ctx context.Context, ro *restoreObject, dst io.WriterAt, wb *writeback, checker *blockChecker, mt *meter, raw, out []byte) ([]byte, []byte, error) {
 	data, raw, out, err := e.readObject(ctx, ro.info, ro.meta, raw, out)
 	if err != nil {
 		return raw, out, err
@@ -281,7 +283,7 @@ func (e *Engine) restoreOne(ctx context.Context, ro *restoreObject, dst io.Write
 		if _, err := dst.WriteAt(chunk, p.dstOff); err != nil {
 			return raw, out, fmt.Errorf("%w: writing at byte %d: %w", ErrDestination, p.dstOff, err)
 		}
-		startWriteback(dst, p.dstOff, p.length)
+		wb.start(p.dstOff, p.length)
 		mt.done.Add(p.length)
 	}
 	return raw, out, nil
@@ -295,8 +297,17 @@ func (e *Engine) readObject(ctx context.Context, b *Info, obj ObjectMeta, raw, o
 	if err != nil {
 		return nil, raw, out, fmt.Errorf("%w: object %s of backup %s: %w", ErrCorrupt, name, b.ID, err)
 	}
-	raw, err = e.readAll(ctx, name, raw[:0])
+	// A stored object is never longer than its data: Cinder and chunkback
+	// store it raw when compression does not make it smaller. So one
+	// allocation of Length+1 bytes (the 1 sees the end) holds any object.
+	if int64(cap(raw)) < obj.Length+1 {
+		raw = make([]byte, 0, obj.Length+1)
+	}
+	raw, err = e.readAll(ctx, name, raw[:0], obj.Length)
 	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return nil, raw, out, fmt.Errorf("%w (backup %s)", err, b.ID)
+		}
 		if errors.Is(err, target.ErrNotFound) {
 			return nil, raw, out, fmt.Errorf("%w: object %s of backup %s is missing", ErrCorrupt, name, b.ID)
 		}
@@ -321,9 +332,10 @@ func (e *Engine) readObject(ctx context.Context, b *Info, obj ObjectMeta, raw, o
 	return data, raw, out, nil
 }
 
-// readAll reads a whole object into buf, reusing its capacity: objects are
-// about the same size, so after the first few the buffer never grows.
-func (e *Engine) readAll(ctx context.Context, name string, buf []byte) ([]byte, error) {
+// readAll reads a whole object into buf, reusing its capacity. An object
+// longer than limit bytes is an error (a stored object is never longer than
+// its data), so a damaged store cannot make a restore read without bound.
+func (e *Engine) readAll(ctx context.Context, name string, buf []byte, limit int64) ([]byte, error) {
 	rc, err := e.t.Get(ctx, name, 0, -1)
 	if err != nil {
 		return buf[:0], err
@@ -336,6 +348,9 @@ func (e *Engine) readAll(ctx context.Context, name string, buf []byte) ([]byte, 
 		}
 		n, err := rc.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, fmt.Errorf("%w: %s holds more than the %d bytes of its data", ErrCorrupt, name, limit)
+		}
 		if err == io.EOF {
 			return buf, nil
 		}

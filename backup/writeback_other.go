@@ -4,5 +4,9 @@ package backup
 
 import "io"
 
-// startWriteback is a no-op where sync_file_range does not exist.
-func startWriteback(io.WriterAt, int64, int64) {}
+// writeback is a no-op where sync_file_range does not exist.
+type writeback struct{}
+
+func newWriteback(io.WriterAt) *writeback { return nil }
+func (w *writeback) start(off, n int64)   {}
+func (w *writeback) stop()                {}

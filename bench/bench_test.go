@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -94,7 +95,12 @@ func spec(kind, store string) Spec {
 // must runs s in this process.
 func must(tb testing.TB, s Spec) *Outcome {
 	tb.Helper()
-	out, err := Run(context.Background(), s)
+	return mustCtx(context.Background(), tb, s)
+}
+
+func mustCtx(ctx context.Context, tb testing.TB, s Spec) *Outcome {
+	tb.Helper()
+	out, err := Run(ctx, s)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -103,7 +109,10 @@ func must(tb testing.TB, s Spec) *Outcome {
 
 // measure runs op b.N times, with after (untimed) after each, and reports
 // the source's MB/s, the peak Go memory in use (peakMiB) and the objects of
-// the last op.
+// the last op. The timed operations carry the pprof label bench=timed (their
+// goroutines inherit it), so that a -cpuprofile can leave the setup out:
+//
+//	go tool pprof -top -tagfocus bench=timed bench.test cpu.out
 func measure(b *testing.B, op func() Spec, after func(Spec)) {
 	b.SetBytes(benchSize(b))
 	runtime.GC()
@@ -112,7 +121,9 @@ func measure(b *testing.B, op func() Spec, after func(Spec)) {
 	var last *Outcome
 	for range b.N {
 		s := op()
-		last = must(b, s)
+		pprof.Do(context.Background(), pprof.Labels("bench", "timed"), func(ctx context.Context) {
+			last = mustCtx(ctx, b, s)
+		})
 		b.StopTimer()
 		if after != nil {
 			after(s)

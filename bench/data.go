@@ -28,8 +28,9 @@ const (
 )
 
 // SourceOptions describes a generated source. The same options always give
-// the same bytes, on every platform and Go version (the generators are
-// math/rand/v2's ChaCha8 and PCG, whose outputs are specified).
+// the same bytes, on every platform and Go version: the generators are
+// math/rand/v2's ChaCha8 and PCG, whose outputs are specified, and no
+// floating point is involved.
 type SourceOptions struct {
 	// Size is the length in bytes.
 	Size int64
@@ -244,19 +245,36 @@ func pickDistinct(r *rand.Rand, n, k int64) []int64 {
 // compresses about 3:1, like logs, configuration and documents on a volume.
 type textGen struct {
 	r       *rand.Rand
-	words   *rand.Zipf
 	ms      int64 // the log clock, in milliseconds
 	pending []byte
 }
 
 func newTextGen(seed uint64) *textGen {
-	r := rand.New(rand.NewPCG(seed, 0x7465_7874)) // "text"
 	return &textGen{
-		r:     r,
-		words: rand.NewZipf(r, 1.1, 2, uint64(len(vocabulary)-1)),
-		ms:    time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC).UnixMilli(),
+		r:  rand.New(rand.NewPCG(seed, 0x7465_7874)), // "text"
+		ms: time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC).UnixMilli(),
 	}
 }
+
+// wordTable maps 16 random bits to an index of vocabulary, word k having
+// a frequency proportional to 1/(k+2) (Zipf's law), computed in integers so
+// that every platform draws the same words.
+var wordTable = func() []uint16 {
+	var total uint64
+	for k := range vocabulary {
+		total += (1 << 32) / uint64(k+2)
+	}
+	table := make([]uint16, 1<<16)
+	var cum uint64
+	j := 0
+	for k := range vocabulary {
+		cum += (1 << 32) / uint64(k+2)
+		for end := int(cum << 16 / total); j < end; j++ {
+			table[j] = uint16(k)
+		}
+	}
+	return table
+}()
 
 // fill fills p with text; a line cut at the end of p continues in the next
 // call.
@@ -313,7 +331,7 @@ func (g *textGen) appendWords(b []byte, n int) []byte {
 		if i > 0 {
 			b = append(b, ' ')
 		}
-		b = append(b, vocabulary[g.words.Uint64()]...)
+		b = append(b, vocabulary[wordTable[uint16(g.r.Uint32())]]...)
 	}
 	return b
 }

@@ -3,7 +3,9 @@ package bench
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 )
@@ -56,4 +58,37 @@ func loadAverage() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// revision returns the VCS revision the program was built from (go build
+// stamps it in a git checkout unless -buildvcs=false; then git is asked
+// about the working directory), with " (modified)" when the tree had
+// uncommitted changes, or "".
+func revision() string {
+	var rev, modified string
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		info = &debug.BuildInfo{}
+	}
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value[:min(len(s.Value), 12)]
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = " (modified)"
+			}
+		}
+	}
+	if rev == "" {
+		out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
+		if err != nil {
+			return ""
+		}
+		rev = strings.TrimSpace(string(out))
+		if out, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(out) > 0 {
+			modified = " (modified)"
+		}
+	}
+	return rev + modified
 }

@@ -85,8 +85,9 @@ func findOp(name string) (Operation, bool) {
 type Config struct {
 	// Dir is where the run's scratch directory is made (and removed after):
 	// the source files, the stores and the restored files. Default
-	// os.TempDir(). It needs about 3 x Size for the sources, plus the
-	// backups (about 4 x Size with Cinder).
+	// os.TempDir(). It needs about 8 x Size with Cinder: 3 for the
+	// sources, 2.5 for chunkback's backups, 1.7 for Cinder's, 1 for a
+	// restored file.
 	Dir string
 	// Size is the source's size in bytes. Default DefaultSize.
 	Size int64
@@ -279,6 +280,9 @@ type Machine struct {
 type Report struct {
 	Date    time.Time `json:"date"`
 	Machine Machine   `json:"machine"`
+	// Revision is the commit the program was built from, with
+	// " (modified)" for uncommitted changes (empty: unknown).
+	Revision string `json:"revision,omitempty"`
 	// The workload's settings, defaults filled in.
 	Size       int64  `json:"size"`
 	Seed       uint64 `json:"seed"`
@@ -325,7 +329,7 @@ func RunReference(ctx context.Context, c Config) (*Report, error) {
 		}
 	}
 	rep := &Report{
-		Date: time.Now().UTC(), Machine: ThisMachine(),
+		Date: time.Now().UTC(), Machine: ThisMachine(), Revision: revision(),
 		Size: c.Size, Seed: c.Seed, ObjectSize: c.ObjectSize, BlockSize: c.BlockSize, Workers: c.Workers, Repeat: c.Repeat,
 	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
@@ -358,6 +362,7 @@ func RunReference(ctx context.Context, c Config) (*Report, error) {
 		logf("  %s: %d blocks of %d changed", filepath.Base(path), len(blocks), (c.Size+int64(c.BlockSize)-1)/int64(c.BlockSize))
 		sources[op.Changed] = path
 	}
+	flushDirty()
 	rep.GenerateSeconds = time.Since(start).Seconds()
 	logf("  done in %.1f s", rep.GenerateSeconds)
 
@@ -387,6 +392,7 @@ func RunReference(ctx context.Context, c Config) (*Report, error) {
 			case KindVerify:
 				s.BackupID = backups[op.Of]
 			}
+			flushDirty()
 			var out *Outcome
 			if c.Exe != "" {
 				out, err = RunChild(ctx, c.Exe, s)
@@ -527,7 +533,7 @@ func checks(rep *Report, c Config) []Check {
 func notes(rep *Report, c Config) []string {
 	n := []string{
 		"MB/s = source bytes / wall seconds, decimal MB (10^6 bytes), as Cinder's figures are.",
-		"The sources are read from the page cache: they are written just before the run and the cache is not dropped.",
+		"The sources are read from the page cache: they are written just before the run and the cache is not dropped. Dirty pages are flushed (sync(2)) before each run, so that no operation pays for the writeback of files written before it.",
 		"The stores are directories on the same file system as the sources; chunkback writes them without fsync (NoSync), as Cinder's posix driver does; both restores fsync the restored file.",
 		fmt.Sprintf("Times are the median of %d run(s); peak RSS the largest, from wait4's rusage of a child process that runs that operation alone.", c.Repeat),
 	}

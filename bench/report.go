@@ -18,6 +18,9 @@ func WriteText(w io.Writer, rep *Report) error {
 	fmt.Fprintf(&b, "chunkbench: %s semi-compressible source (half random, half text, in regions of %s-%s), %s blocks, %s objects\n",
 		FormatSize(rep.Size), FormatSize(DefaultMinRegion), FormatSize(DefaultMaxRegion), FormatSize(int64(rep.BlockSize)), FormatSize(rep.ObjectSize))
 	fmt.Fprintf(&b, "date:     %s\n", rep.Date.Format("2006-01-02 15:04 MST"))
+	if rep.Revision != "" {
+		fmt.Fprintf(&b, "build:    %s\n", rep.Revision)
+	}
 	fmt.Fprintf(&b, "machine:  %s, %d cores, %s RAM, %s/%s, %s\n", m.CPU, m.Cores, FormatSize(m.MemTotal), m.OS, m.Arch, m.GoVersion)
 	if m.LoadStart != "" {
 		fmt.Fprintf(&b, "load avg: %s at the start, %s at the end (1, 5, 15 min)\n", m.LoadStart, m.LoadEnd)

@@ -80,8 +80,23 @@ type PutOptions struct {
 	IfNotExists bool
 	// ContentMD5, when set, is the MD5 of the body; the target sends it to
 	// stores that verify it (S3 Content-MD5, Swift ETag) and checks it where the
-	// store reports a digest. Targets that cannot use it ignore it.
+	// store reports a digest. Targets that cannot use it ignore it; callers
+	// need only compute it for targets that implement ContentMD5User.
 	ContentMD5 []byte
+}
+
+// ContentMD5User is implemented by targets that use PutOptions.ContentMD5.
+// Hashing every stored object a second time costs as much as a fifth of a
+// backup's CPU, so callers skip it for targets that would ignore the result.
+type ContentMD5User interface {
+	UsesContentMD5() bool
+}
+
+// UsesContentMD5 reports whether t, or the target it decorates, uses
+// PutOptions.ContentMD5.
+func UsesContentMD5(t Target) bool {
+	u, ok := As[ContentMD5User](t)
+	return ok && u.UsesContentMD5()
 }
 
 // Wrapper is implemented by decorators so that callers can reach the target

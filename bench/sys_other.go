@@ -6,3 +6,6 @@ import "os"
 
 // maxRSS is unknown on this platform.
 func maxRSS(*os.ProcessState) int64 { return 0 }
+
+// flushDirty does nothing on this platform.
+func flushDirty() {}

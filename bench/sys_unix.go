@@ -20,3 +20,8 @@ func maxRSS(ps *os.ProcessState) int64 {
 	}
 	return int64(ru.Maxrss) * 1024 // KiB on Linux and the BSDs
 }
+
+// flushDirty writes every dirty page of the system to disk (sync(2), which
+// needs no privilege), so that an operation does not pay for the writeback
+// of the files written before it.
+func flushDirty() { syscall.Sync() }
