@@ -36,7 +36,9 @@ type BackupOptions struct {
 	Incremental bool
 	// FallbackToFull makes a full backup, instead of failing with
 	// ErrParentUnusable, when the parent is missing or damaged, has another
-	// block size, or the source grew. Result.FallbackReason says why.
+	// block size, or the source grew. Result.FallbackReason says why. A
+	// stream of unknown size that turns out to have grown still fails: it
+	// cannot be read a second time.
 	FallbackToFull bool
 	// Name and Description are stored as the backup's display name and
 	// description (JSON null when empty, as Cinder writes them).

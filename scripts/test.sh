@@ -37,8 +37,8 @@ go vet ./...
 pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
 
-step "go test -race ${pkgs[*]}"
-go test -race -count=1 -timeout 30m "${pkgs[@]}"
-
 step "benchmarks, one round each (they must keep working)"
 go test -run '^$' -bench . -benchtime 1x -timeout 20m ./bench/...
+
+step "go test -race ${pkgs[*]}"
+go test -race -count=1 -timeout 30m "${pkgs[@]}"
