@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,20 +32,6 @@ func sampleDir(t *testing.T) string {
 	return dir
 }
 
-func sampleSums(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "SHA256SUMS"))
-	require.NoError(t, err)
-	defer f.Close()
-	sums := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sums[fields[1]] = fields[0]
-	}
-	return sums
-}
-
 func sampleFile(t *testing.T, id, suffix string) []byte {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(sampleDir(t), "backups", id[0:2], id[2:4], id, "*"+suffix))
@@ -62,7 +46,8 @@ func sampleFile(t *testing.T, id, suffix string) []byte {
 // bit, with no OpenStack code.
 func TestRestoresCinderSample(t *testing.T) {
 	dir := sampleDir(t)
-	sums := sampleSums(t, dir)
+	sums, err := cindertest.SampleSums()
+	require.NoError(t, err)
 	mem := targettest.NewMemory()
 	mem.SetLayout(target.LayoutPosix)
 	loadDir(t, mem, filepath.Join(dir, "backups"))

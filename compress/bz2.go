@@ -2,7 +2,6 @@ package compress
 
 import (
 	"bytes"
-	"errors"
 	"sync"
 
 	"github.com/dsnet/compress/bzip2"
@@ -46,24 +45,8 @@ func (c *bz2Codec) Compress(dst, src []byte) ([]byte, bool, error) {
 		return dst[:0], false, nil
 	}
 	w := c.writers.Get().(*bz2Writer)
-	w.out = boundedBuffer{buf: compressTarget(dst, len(src)), limit: len(src) - 1}
-	err := w.zw.Reset(&w.out)
-	if err == nil {
-		_, err = w.zw.Write(src)
-	}
-	if err == nil {
-		err = w.zw.Close()
-	}
-	out := w.out.buf
-	w.out.buf = nil
-	c.writers.Put(w) // Reset reinitialises everything, even after an error
-	switch {
-	case errors.Is(err, errNotSmaller):
-		return out[:0], false, nil
-	case err != nil:
-		return out[:0], false, err
-	}
-	return out, true, nil
+	defer c.writers.Put(w) // Reset reinitialises everything, even after an error
+	return encodeBounded(dst, src, &w.out, w.zw.Reset, w.zw)
 }
 
 func (c *bz2Codec) Decompress(dst, src []byte, size int) ([]byte, error) {

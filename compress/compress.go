@@ -232,6 +232,31 @@ func outBuf(dst []byte, size int) []byte {
 // errNotSmaller aborts compression once the output reaches the input size.
 var errNotSmaller = errors.New("compress: output not smaller than input")
 
+// encodeBounded runs a stream encoder (zlib, bz2) over src into a buffer that
+// refuses to grow to len(src): compression that would not make the object
+// smaller stops as soon as that is known. reset points the encoder at the
+// buffer; out is the encoder's own buffer, emptied again afterwards so the
+// pooled encoder holds no reference to the result.
+func encodeBounded(dst, src []byte, out *boundedBuffer, reset func(io.Writer) error, enc io.WriteCloser) ([]byte, bool, error) {
+	*out = boundedBuffer{buf: compressTarget(dst, len(src)), limit: len(src) - 1}
+	err := reset(out)
+	if err == nil {
+		_, err = enc.Write(src)
+	}
+	if err == nil {
+		err = enc.Close()
+	}
+	buf := out.buf
+	out.buf = nil
+	switch {
+	case errors.Is(err, errNotSmaller):
+		return buf[:0], false, nil
+	case err != nil:
+		return buf[:0], false, err
+	}
+	return buf, true, nil
+}
+
 // boundedBuffer is an io.Writer appending to buf, failing with errNotSmaller
 // when buf would grow beyond limit bytes.
 type boundedBuffer struct {

@@ -2,7 +2,6 @@ package compress
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"sync"
 
@@ -44,22 +43,9 @@ func (c *zlibCodec) Compress(dst, src []byte) ([]byte, bool, error) {
 		return dst[:0], false, nil
 	}
 	w := c.writers.Get().(*zlibWriter)
-	w.out = boundedBuffer{buf: compressTarget(dst, len(src)), limit: len(src) - 1}
-	w.zw.Reset(&w.out)
-	_, err := w.zw.Write(src)
-	if err == nil {
-		err = w.zw.Close()
-	}
-	out := w.out.buf
-	w.out.buf = nil
-	c.writers.Put(w)
-	switch {
-	case errors.Is(err, errNotSmaller):
-		return out[:0], false, nil
-	case err != nil:
-		return out[:0], false, err
-	}
-	return out, true, nil
+	defer c.writers.Put(w)
+	reset := func(out io.Writer) error { w.zw.Reset(out); return nil }
+	return encodeBounded(dst, src, &w.out, reset, w.zw)
 }
 
 func (c *zlibCodec) Decompress(dst, src []byte, size int) ([]byte, error) {

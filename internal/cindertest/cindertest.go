@@ -217,3 +217,28 @@ func lastLine(s string) string {
 	}
 	return s
 }
+
+// SampleSums returns the SHA-256 of each volume image of the shared sample
+// (its SHA256SUMS file), by file name.
+func SampleSums() (map[string]string, error) {
+	dir, err := SampleDir()
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "SHA256SUMS"))
+	if err != nil {
+		return nil, err
+	}
+	sums := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if fields := strings.Fields(line); len(fields) == 2 {
+			sums[strings.TrimPrefix(fields[1], "*")] = fields[0]
+		}
+	}
+	for _, want := range []string{"volume-original.img", "volume-modified.img"} {
+		if _, ok := sums[want]; !ok {
+			return nil, fmt.Errorf("cindertest: %s in %s has no line for %s", "SHA256SUMS", dir, want)
+		}
+	}
+	return sums, nil
+}
