@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,7 +28,8 @@ type Result struct {
 	// FallbackReason says why a requested incremental became a full backup
 	// (BackupOptions.FallbackToFull), or is empty.
 	FallbackReason string
-	// BytesRead counts source bytes; BytesChanged the uncompressed bytes
+	// BytesRead counts source bytes read (with BackupOptions.Changed, only
+	// the blocks it touches); BytesChanged the uncompressed bytes
 	// stored; BytesStored the bytes written to the target for data objects.
 	BytesRead, BytesChanged, BytesStored int64
 	// Objects is the number of data objects stored.
@@ -86,12 +88,20 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 		}
 	}
 
+	var extents []chunk.Extent
+	if parent != nil && o.Changed != nil {
+		if extents, err = changedExtents(src, size, parent.Size, o); err != nil {
+			return nil, err
+		}
+	}
+
 	at := e.now()
 	run := &backupRun{
 		e: e, o: o, codec: codec,
 		loc:          e.naming.newLocation(o.VolumeID, o.BackupID, at),
 		parentHashes: parentHashes,
 		full:         parent == nil,
+		extents:      extents,
 		contentMD5:   target.UsesContentMD5(e.t),
 		meter:        newMeter("backup", o.BackupID, size, o.Progress),
 	}
@@ -110,7 +120,7 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 		return nil, fmt.Errorf("reading back the new backup: %w", err)
 	}
 	res.Info = info
-	res.BytesRead = run.meter.done.Load()
+	res.BytesRead = run.bytesRead
 	res.BytesChanged = run.meter.changed.Load()
 	res.BytesStored = run.meter.stored.Load()
 	res.Objects = len(run.objects)
@@ -161,6 +171,26 @@ func (e *Engine) parentFor(ctx context.Context, o BackupOptions, size int64) (*I
 	return parent, m.Hashes, nil
 }
 
+// changedExtents checks that an incremental limited to o.Changed can read
+// the source at random, and adds what must be read whatever changed: the
+// last block (a short block's hash depends on the source's length) and
+// everything past the parent's end.
+func changedExtents(src io.Reader, size, parentSize int64, o BackupOptions) ([]chunk.Extent, error) {
+	if _, ok := src.(io.ReaderAt); !ok || size < 0 {
+		return nil, fmt.Errorf("%w: Changed extents need a source that implements io.ReaderAt, with a known size (set Size)", ErrInvalidOptions)
+	}
+	extents := slices.Clone(o.Changed)
+	bs := int64(o.BlockSize)
+	if size > 0 {
+		last := (size - 1) / bs * bs
+		extents = append(extents, chunk.Extent{Offset: last, Length: size - last})
+	}
+	if from := parentSize / bs * bs; from < size {
+		extents = append(extents, chunk.Extent{Offset: from, Length: size - from})
+	}
+	return extents, nil
+}
+
 // sourceSize settles the source's size: as given, or measured by seeking.
 // Parallel reads with ReadAt start at offset 0, so a source positioned
 // elsewhere is read sequentially from where it is.
@@ -197,12 +227,14 @@ type backupRun struct {
 	loc          location
 	parentHashes []sha.Hash
 	full         bool
-	contentMD5   bool // the target uses PutOptions.ContentMD5
+	extents      []chunk.Extent // the only ranges to read (BackupOptions.Changed), or nil
+	contentMD5   bool           // the target uses PutOptions.ContentMD5
 	meter        *meter
 
-	hashes  []sha.Hash
-	objects []*ObjectMeta // in creation (= source) order
-	size    int64
+	hashes    []sha.Hash
+	objects   []*ObjectMeta // in creation (= source) order
+	size      int64
+	bytesRead int64
 
 	mu      sync.Mutex
 	written []string // target names stored, for cleanup
@@ -247,6 +279,7 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 	}
 	ck, err := chunk.New(ctx, src, chunk.Config{
 		ObjectSize: int(r.o.ObjectSize), BlockSize: bs, Size: size, Workers: r.e.workers, Buffers: buffers,
+		Extents: r.extents,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
@@ -302,7 +335,7 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 				// Cinder restores by seeking and writing, never sizing the
 				// file: a full backup always stores the last block, so a
 				// source ending in zeros restores to its full length there.
-				total := ck.BytesRead()
+				total := ck.BytesCovered()
 				if r.full && total > 0 && storedEnd < total {
 					last := sha.Blocks(total, bs) - 1
 					tail := &sharedChunk{Chunk: &chunk.Chunk{Offset: int64(last) * int64(bs), Data: make([]byte, total-int64(last)*int64(bs))}, refs: 1}
@@ -316,8 +349,17 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 				}
 				return err
 			}
+			if !r.full && ch.FirstBlock+ch.Blocks() > len(r.parentHashes) {
+				ch.Release()
+				return fmt.Errorf("%w: the source grew past the %d blocks of its parent: do a full backup", ErrParentUnusable, len(r.parentHashes))
+			}
+			for i, skipped := range ch.Skipped {
+				if skipped { // not in BackupOptions.Changed: as in the parent
+					ch.Hashes[i] = r.parentHashes[ch.FirstBlock+i]
+				}
+			}
 			r.hashes = append(r.hashes, ch.Hashes...)
-			r.meter.done.Store(ck.BytesRead())
+			r.meter.done.Store(ck.BytesCovered())
 			var runs []sha.Run
 			switch {
 			case r.full && r.o.StoreZeros:
@@ -325,10 +367,6 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 			case r.full:
 				runs = mergeRuns(sha.Runs(0, ch.Blocks(), 0, func(i int) bool { return !ch.Zero[i] }), minGap)
 			default:
-				if len(r.hashes) > len(r.parentHashes) {
-					ch.Release()
-					return fmt.Errorf("%w: the source grew past the %d blocks of its parent: do a full backup", ErrParentUnusable, len(r.parentHashes))
-				}
 				runs = sha.Runs(0, ch.Blocks(), 0, func(i int) bool { return ch.Hashes[i] != r.parentHashes[ch.FirstBlock+i] })
 			}
 			if len(runs) == 0 {
@@ -355,7 +393,8 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 	if err != nil {
 		return err
 	}
-	r.size = ck.BytesRead()
+	r.size = ck.BytesCovered()
+	r.bytesRead = ck.BytesRead()
 	r.meter.done.Store(r.size)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chunkback/chunkback/chunk"
 	"github.com/chunkback/chunkback/compress"
 )
 
@@ -20,6 +21,9 @@ const (
 	// DefaultCompression is Cinder's backup_compression_algorithm default.
 	DefaultCompression = "zlib"
 )
+
+// Extent is a range of bytes of a source: BackupOptions.Changed lists them.
+type Extent = chunk.Extent
 
 // BackupOptions describes one backup. VolumeID is required; the rest have
 // documented defaults.
@@ -66,6 +70,16 @@ type BackupOptions struct {
 	// VolumeMeta is Cinder's volume_meta document (a JSON string), carried
 	// unchanged. Default null.
 	VolumeMeta *string
+	// Changed, when not nil, lists the only byte ranges of the source that
+	// may differ from the parent backup: a changed-block list such as
+	// librbd's diff between the parent's snapshot and this one. An
+	// incremental then reads only the blocks these ranges touch (plus the
+	// source's last block, and any part past the parent's end); every other
+	// block keeps the parent's hash and is neither read nor stored. The
+	// source must implement io.ReaderAt and have a known size. A full backup
+	// (including a FallbackToFull one) ignores Changed and reads everything.
+	// An empty, non-nil list means nothing changed.
+	Changed []Extent
 	// Progress, when set, receives a report every ProgressInterval (default
 	// one second) and a final one.
 	Progress         ProgressFunc
@@ -116,6 +130,11 @@ func (o BackupOptions) normalized(layoutPosix, fixedContainer bool) (BackupOptio
 		return bad("size %d must be -1 (unknown), 0 (detect) or the source's length", o.Size)
 	case o.ProgressInterval < 0:
 		return bad("progress interval %v must not be negative", o.ProgressInterval)
+	}
+	for i, e := range o.Changed {
+		if e.Offset < 0 || e.Length < 0 {
+			return bad("changed extent %d {offset %d, length %d}: offsets and lengths must not be negative", i, e.Offset, e.Length)
+		}
 	}
 	if err := (compress.Options{Level: o.CompressionLevel}).Validate(); err != nil {
 		return bad("compression level: %v", err)

@@ -29,6 +29,15 @@ type RestoreOptions struct {
 	ProgressInterval time.Duration
 }
 
+// Discarder is implemented by restore destinations that can drop a range
+// of bytes so that it reads as zeros without writing them (a thin volume's
+// discard or TRIM, a file's hole punch). When the destination may hold old
+// data (RestoreOptions.DestinationZeroed is false), Restore discards the
+// ranges the backup holds no data for instead of writing zeros there.
+type Discarder interface {
+	Discard(offset, length int64) error
+}
+
 // RestoreResult describes a restore that completed.
 type RestoreResult struct {
 	// Chain is the backups applied, the full one first.
@@ -230,8 +239,10 @@ func (e *Engine) runRestore(ctx context.Context, plan []*restoreObject, gaps []s
 			}
 		}
 	}()
-	// Gaps are zeros: check them against the manifest (and write zeros when
-	// the destination may hold old data) while the workers run.
+	// Gaps are zeros: check them against the manifest (and discard them, or
+	// write zeros, when the destination may hold old data) while the
+	// workers run.
+	discarder, canDiscard := dst.(Discarder)
 	gapErr := func() error {
 		var zeros []byte
 		for _, g := range gaps {
@@ -239,7 +250,11 @@ func (e *Engine) runRestore(ctx context.Context, plan []*restoreObject, gaps []s
 			if err := checker.check(g.Start, g.End-g.Start, nil, "a range no object holds (a zero extent)"); err != nil {
 				return err
 			}
-			if !zeroed {
+			if !zeroed && canDiscard {
+				if err := discarder.Discard(g.Start, g.End-g.Start); err != nil {
+					return fmt.Errorf("%w: discarding %d bytes at byte %d: %w", ErrDestination, g.End-g.Start, g.Start, err)
+				}
+			} else if !zeroed {
 				if zeros == nil {
 					zeros = make([]byte, 1<<20)
 				}

@@ -44,6 +44,17 @@ type Config struct {
 	// zero Hash) instead of filling in the known hash of a zero block. The
 	// engine does not need it; it exists for benchmarks.
 	SkipZeroHash bool
+	// Extents, when not nil, are the only byte ranges of the source to read:
+	// blocks they do not touch are neither read nor hashed, and are marked
+	// in Chunk.Skipped (a changed-block list, such as librbd's diff between
+	// two snapshots, makes an incremental read only what changed). It needs
+	// a source that implements io.ReaderAt and a known Size.
+	Extents []Extent
+}
+
+// Extent is a range of bytes of the source.
+type Extent struct {
+	Offset, Length int64
 }
 
 // Validate checks the configuration and says how to fix it.
@@ -59,6 +70,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("workers %d: must not be negative (0 picks the number of CPUs)", c.Workers)
 	case c.Buffers < 0:
 		return fmt.Errorf("buffers %d: must not be negative (0 picks workers + 2)", c.Buffers)
+	}
+	for _, e := range c.Extents {
+		if e.Offset < 0 || e.Length < 0 {
+			return fmt.Errorf("extent {offset %d, length %d}: offsets and lengths must not be negative", e.Offset, e.Length)
+		}
 	}
 	return nil
 }
@@ -87,16 +103,22 @@ type Chunk struct {
 	// Offset is the chunk's byte offset in the source.
 	Offset int64
 	// Data holds the chunk's bytes; only the last chunk may be shorter than
-	// ObjectSize. It is valid until Release.
+	// ObjectSize. It is valid until Release. The bytes of Skipped blocks are
+	// undefined, and Data is nil when every block is skipped.
 	Data []byte
 	// Hashes holds one hash per block of Data.
 	Hashes []sha.Hash
 	// Zero tells, per block, whether the block is all zeros.
 	Zero []bool
+	// Skipped tells, per block, whether the block was left unread because
+	// no Config.Extents range touches it; its hash is then unset. It is nil
+	// without Extents.
+	Skipped []bool
 	// FirstBlock is the global index of the chunk's first block.
 	FirstBlock int
 
 	blockSize int
+	length    int64 // source bytes covered, read or skipped
 	owner     *Chunker
 	buf       []byte
 	err       error // a read failure, reported by Next in source order
@@ -104,6 +126,9 @@ type Chunk struct {
 
 // Blocks returns the number of blocks in the chunk.
 func (c *Chunk) Blocks() int { return len(c.Hashes) }
+
+// Len returns the number of source bytes the chunk covers, read or skipped.
+func (c *Chunk) Len() int64 { return c.length }
 
 // Block returns the bytes of block i (0-based within the chunk).
 func (c *Chunk) Block(i int) []byte {
@@ -127,6 +152,9 @@ func (c *Chunk) hashBlocks(zeroBlock []byte, zeroHash sha.Hash, skipZeroHash boo
 	c.Hashes = make([]sha.Hash, n)
 	c.Zero = make([]bool, n)
 	for i := range n {
+		if c.Skipped != nil && c.Skipped[i] {
+			continue
+		}
 		b := c.Block(i)
 		// A vectorised compare is an order of magnitude cheaper than SHA-256.
 		if bytes.Equal(b, zeroBlock[:len(b)]) {

@@ -231,3 +231,69 @@ func drain(c *Chunker) error {
 		ch.Release()
 	}
 }
+
+// countingReaderAt counts the bytes read through ReadAt.
+type countingReaderAt struct {
+	r    *bytes.Reader
+	read atomic.Int64
+}
+
+func (c *countingReaderAt) Read([]byte) (int, error) {
+	return 0, errors.New("Read called: the chunker must use ReadAt")
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+func TestExtentsReadOnlyTouchedBlocks(t *testing.T) {
+	const bs, obj = 4096, 4 * 4096
+	data := testData(10*obj + 1000) // a short last block
+	_, full, _ := collect(t, bytes.NewReader(data), Config{ObjectSize: obj, BlockSize: bs, Size: int64(len(data))})
+	src := &countingReaderAt{r: bytes.NewReader(data)}
+	extents := []Extent{
+		{Offset: 5, Length: 1},                    // block 0
+		{Offset: 3*bs - 1, Length: 2},             // blocks 2 and 3
+		{Offset: 2 * bs, Length: 10},              // block 2 again (merged)
+		{Offset: 20 * bs, Length: 0},              // empty: nothing
+		{Offset: 39*bs + 10, Length: 1 << 30},     // blocks 39, 40 (short), clipped
+		{Offset: int64(len(data)) + 5, Length: 9}, // past the end: nothing
+	}
+	want := map[int]bool{0: true, 2: true, 3: true, 39: true, 40: true}
+	c, err := New(context.Background(), src, Config{ObjectSize: obj, BlockSize: bs, Size: int64(len(data)), Extents: extents, Workers: 3})
+	require.NoError(t, err)
+	defer c.Close()
+	block := 0
+	for {
+		ch, err := c.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		require.Len(t, ch.Skipped, ch.Blocks())
+		for i := range ch.Blocks() {
+			g := ch.FirstBlock + i
+			require.Equal(t, !want[g], ch.Skipped[i], "block %d", g)
+			if want[g] {
+				require.Equal(t, full[g], [32]byte(ch.Hashes[i]), "block %d", g)
+				require.Equal(t, data[g*bs:min((g+1)*bs, len(data))], ch.Block(i))
+			}
+		}
+		block += ch.Blocks()
+		ch.Release()
+	}
+	require.Equal(t, len(full), block)
+	wantRead := int64(4*bs + 1000) // blocks 0, 2, 3, 39 and the short 40
+	require.Equal(t, wantRead, src.read.Load())
+	require.Equal(t, wantRead, c.BytesRead())
+	require.Equal(t, int64(len(data)), c.BytesCovered())
+}
+
+func TestExtentsNeedReaderAtAndSize(t *testing.T) {
+	_, err := New(context.Background(), onlyReader{bytes.NewReader(make([]byte, 10))}, Config{ObjectSize: 4096, BlockSize: 4096, Size: 10, Extents: []Extent{}})
+	require.ErrorContains(t, err, "io.ReaderAt")
+	_, err = New(context.Background(), bytes.NewReader(nil), Config{ObjectSize: 4096, BlockSize: 4096, Extents: []Extent{{Offset: -1}}})
+	require.ErrorContains(t, err, "must not be negative")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -23,6 +24,8 @@ type Chunker struct {
 	zeroHash sha.Hash
 	wg       sync.WaitGroup
 	read     atomic.Int64
+	covered  atomic.Int64
+	wanted   []blockRun // Config.Extents as sorted, merged block runs
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -56,7 +59,15 @@ func New(ctx context.Context, src io.Reader, cfg Config) (*Chunker, error) {
 	for range cfg.Buffers {
 		c.free <- nil // allocated on first use, so small sources stay small
 	}
-	if ra, ok := src.(io.ReaderAt); ok && cfg.Size >= 0 {
+	ra, isReaderAt := src.(io.ReaderAt)
+	if cfg.Extents != nil {
+		if !isReaderAt || cfg.Size < 0 {
+			cancel()
+			return nil, errors.New("extents: reading only some extents needs a source that implements io.ReaderAt, with a known size")
+		}
+		c.wanted = blockRuns(cfg.Extents, cfg.BlockSize, cfg.Size)
+	}
+	if isReaderAt && cfg.Size >= 0 {
 		c.startParallel(ra)
 	} else {
 		if cfg.Size >= 0 {
@@ -75,6 +86,10 @@ func New(ctx context.Context, src io.Reader, cfg Config) (*Chunker, error) {
 
 // BytesRead returns how many source bytes have been read so far.
 func (c *Chunker) BytesRead() int64 { return c.read.Load() }
+
+// BytesCovered returns how many source bytes the chunks made so far cover,
+// whether read or skipped (Config.Extents); without Extents it is BytesRead.
+func (c *Chunker) BytesCovered() int64 { return c.covered.Load() }
 
 // ZeroHash returns the hash of an all-zero block of BlockSize bytes.
 func (c *Chunker) ZeroHash() sha.Hash { return c.zeroHash }
@@ -175,6 +190,7 @@ func (c *Chunker) newChunk(index int, buf []byte, n int) *Chunk {
 		Data:       buf[:n],
 		FirstBlock: index * per,
 		blockSize:  c.cfg.BlockSize,
+		length:     int64(n),
 		owner:      c,
 		buf:        buf,
 	}
@@ -204,6 +220,16 @@ func (c *Chunker) startParallel(ra io.ReaderAt) {
 				}
 				off := int64(i) * int64(c.cfg.ObjectSize)
 				want := int(min(int64(c.cfg.ObjectSize), size-off))
+				if c.wanted != nil {
+					ch, err := c.readExtents(ra, i, buf, want)
+					if err != nil {
+						c.deliver(&Chunk{Index: i, err: err})
+						return
+					}
+					c.covered.Add(int64(want))
+					c.deliver(ch)
+					continue
+				}
 				n, err := ra.ReadAt(buf[:want], off)
 				c.read.Add(int64(n))
 				if n < want {
@@ -220,10 +246,91 @@ func (c *Chunker) startParallel(ra io.ReaderAt) {
 				}
 				ch := c.newChunk(i, buf, n)
 				ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash)
+				c.covered.Add(int64(n))
 				c.deliver(ch)
 			}
 		}()
 	}
+}
+
+// blockRun is a range [start, end) of global block indexes.
+type blockRun struct{ start, end int }
+
+// blockRuns turns byte extents into the sorted, merged runs of the blocks
+// they touch, clipped to the source's size.
+func blockRuns(extents []Extent, blockSize int, size int64) []blockRun {
+	bs := int64(blockSize)
+	total := int((size + bs - 1) / bs)
+	runs := make([]blockRun, 0, len(extents))
+	for _, e := range extents {
+		if e.Length == 0 || e.Offset >= size {
+			continue
+		}
+		end := min(e.Offset+e.Length, size)
+		runs = append(runs, blockRun{int(e.Offset / bs), min(total, int((end+bs-1)/bs))})
+	}
+	slices.SortFunc(runs, func(a, b blockRun) int { return a.start - b.start })
+	merged := runs[:0]
+	for _, r := range runs {
+		if n := len(merged); n > 0 && r.start <= merged[n-1].end {
+			merged[n-1].end = max(merged[n-1].end, r.end)
+			continue
+		}
+		merged = append(merged, r)
+	}
+	return slices.Clip(merged)
+}
+
+// readExtents makes chunk i (of n bytes) reading only the blocks of
+// c.wanted; the others are marked Skipped. A chunk with nothing to read
+// gives its buffer back at once.
+func (c *Chunker) readExtents(ra io.ReaderAt, i int, buf []byte, n int) (*Chunk, error) {
+	bs := c.cfg.BlockSize
+	per := c.cfg.ObjectSize / bs
+	first := i * per
+	blocks := (n + bs - 1) / bs
+	skipped := make([]bool, blocks)
+	for k := range skipped {
+		skipped[k] = true
+	}
+	read := false
+	at, _ := slices.BinarySearchFunc(c.wanted, first, func(r blockRun, b int) int {
+		if r.end <= b {
+			return -1
+		}
+		return 1
+	})
+	off := int64(i) * int64(c.cfg.ObjectSize)
+	for _, r := range c.wanted[at:] {
+		if r.start >= first+blocks {
+			break
+		}
+		lo, hi := max(r.start, first)-first, min(r.end, first+blocks)-first
+		start, end := lo*bs, min(hi*bs, n)
+		got, err := ra.ReadAt(buf[start:end], off+int64(start))
+		c.read.Add(int64(got))
+		if got < end-start {
+			c.free <- buf
+			if err == nil || errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%w: it ended at byte %d, but its size is %d", ErrShortSource, off+int64(start+got), c.cfg.Size)
+			}
+			return nil, fmt.Errorf("reading source at byte %d: %w", off+int64(start), err)
+		}
+		for k := lo; k < hi; k++ {
+			skipped[k] = false
+		}
+		read = true
+	}
+	ch := c.newChunk(i, buf, n)
+	ch.Skipped = skipped
+	if !read {
+		c.free <- buf
+		ch.buf, ch.Data = nil, nil
+		ch.Hashes, ch.Zero = make([]sha.Hash, blocks), make([]bool, blocks)
+		return ch, nil
+	}
+	ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash)
+	return ch, nil
 }
 
 // startSequential: one goroutine reads in order and hands chunks to hashing
@@ -255,6 +362,7 @@ func (c *Chunker) startSequential() {
 				c.finishSequential(i)
 				return
 			}
+			c.covered.Add(int64(n))
 			select {
 			case jobs <- c.newChunk(i, buf, n):
 			case <-c.ctx.Done():
