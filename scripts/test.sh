@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine (Debian 12, Go 1.26, root or sudo).
 # It installs what the tests need first: real OpenStack Cinder from Debian
-# (the compatibility tests restore with it) and staticcheck.
+# (the compatibility tests restore with it), staticcheck, and every storage
+# server the targets are tested against (scripts/servers/start.sh installs
+# and starts them on loopback: Ceph with radosgw, MinIO, OpenStack Swift,
+# fake-gcs-server, Azurite, nfs-ganesha, a go-nfs server and glusterd).
 #
 #   bash scripts/test.sh            # everything
 #   bash scripts/test.sh ./backup/  # only some packages (checks still run)
 #
-# Set CHUNKBACK_SKIP_CINDER=1 to skip the real-Cinder tests (a developer's
-# choice; CI never sets it).
+# A developer may skip parts (CI never does):
+#   CHUNKBACK_SKIP_CINDER=1              the real-Cinder tests
+#   CHUNKBACK_SKIP_SERVERS=minio,swift   those servers' tests ("all": every one)
+# The servers keep running afterwards (a second run starts in seconds);
+# bash scripts/servers/stop.sh stops them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +31,30 @@ if ! "$GOBIN/staticcheck" -version 2>/dev/null | grep -q "$STATICCHECK_VERSION";
     go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
 
-step "gofmt, go vet, staticcheck"
+all_servers=(ceph minio swift fakegcs azurite ganesha gonfs gluster)
+servers=()
+for s in "${all_servers[@]}"; do
+    case ",${CHUNKBACK_SKIP_SERVERS:-}," in
+    *,all,* | *,"$s",*) ;;
+    *) servers+=("$s") ;;
+    esac
+done
+# The cgo targets build only with their C libraries (installed with their
+# servers): build tags turn them on.
+tags=()
+for s in "${servers[@]}"; do
+    case $s in
+    ceph) tags+=(ceph pacific) ;;
+    gluster) tags+=(gluster) ;;
+    esac
+done
+TAGS=$(IFS=,; echo "${tags[*]}")
+if [ ${#servers[@]} -gt 0 ]; then
+    step "installing and starting the storage servers: ${servers[*]}"
+    bash scripts/servers/start.sh "${servers[@]}"
+fi
+
+step "gofmt, go vet, staticcheck (without build tags, then with: $TAGS)"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
     echo "gofmt would change: $unformatted" >&2
@@ -33,12 +62,16 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 "$GOBIN/staticcheck" ./...
+if [ -n "$TAGS" ]; then
+    go vet -tags "$TAGS" ./...
+    "$GOBIN/staticcheck" -tags "$TAGS" ./...
+fi
 
 pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
 
 step "benchmarks, one round each (they must keep working)"
-go test -run '^$' -bench . -benchtime 1x -timeout 20m ./bench/...
+go test -tags "$TAGS" -run '^$' -bench . -benchtime 1x -timeout 30m ./bench/...
 
-step "go test -race ${pkgs[*]}"
-go test -race -count=1 -timeout 30m "${pkgs[@]}"
+step "go test -race -tags '$TAGS' ${pkgs[*]}"
+go test -race -count=1 -tags "$TAGS" -timeout 45m "${pkgs[@]}"

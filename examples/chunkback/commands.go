@@ -143,7 +143,7 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 	fs.StringVar(&o.Name, "name", "", "display name of the backup")
 	fs.StringVar(&o.Description, "description", "", "display description of the backup")
 	fs.BoolVar(&o.StoreZeros, "store-zeros", false, "store all-zero extents too (as Cinder does)")
-	fs.BoolVar(&c.create, "create", true, "create the target directory if it is missing")
+	fs.BoolVar(&c.create, "create", true, "create the target directory, bucket or container if it is missing")
 	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync objects (faster; a crash may lose the backup)")
 	pos, err := parse(fs, args, &c, out, 1)
 	if err != nil {

@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/chunkback/chunkback/internal/servertest"
 )
 
 // roundTripSize is the volume every target's CLI round trip backs up.
@@ -21,7 +25,7 @@ func roundTripCLI(t *testing.T, targetURL string) {
 	t.Helper()
 	src, data := volume(t, roundTripSize)
 	volID := "rt-" + filepath.Base(t.Name())
-	code, out, errOut := cli(t, nil, "backup", "--target", targetURL, "--volume-id", volID, "--progress", "none", "--json", src)
+	code, out, errOut := cli(t, nil, "backup", "--target", targetURL, "--create", "--volume-id", volID, "--progress", "none", "--json", src)
 	require.Equal(t, 0, code, errOut)
 	full := jsonOut(t, out)
 	require.Equal(t, true, full["full"])
@@ -59,4 +63,24 @@ func roundTripCLI(t *testing.T, targetURL string) {
 
 func TestRoundTripPosix(t *testing.T) {
 	roundTripCLI(t, "file://"+t.TempDir())
+}
+
+// TestRoundTripServers runs the round trip against every --target URL that
+// every real server serves (URL_<KIND> in its env file), with the
+// environment variables its start script gives for the CLI.
+func TestRoundTripServers(t *testing.T) {
+	for _, server := range servertest.Servers() {
+		t.Run(server, func(t *testing.T) {
+			env := servertest.Require(t, server)
+			urls := env.URLs()
+			require.NotEmpty(t, urls, "the env file of %s names no URL_ target", server)
+			kinds := slices.Sorted(maps.Keys(urls))
+			for _, kind := range kinds {
+				t.Run(kind, func(t *testing.T) {
+					env.SetCLIEnv(t)
+					roundTripCLI(t, urls[kind])
+				})
+			}
+		})
+	}
 }

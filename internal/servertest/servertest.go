@@ -38,6 +38,12 @@ func Dir() string {
 	return "/tmp/chunkback-servers"
 }
 
+// Servers returns the name of every server scripts/servers/start.sh starts,
+// in the order it starts them.
+func Servers() []string {
+	return []string{"ceph", "minio", "swift", "fakegcs", "azurite", "ganesha", "gonfs", "gluster"}
+}
+
 // Env is what a server's start script wrote: KEY -> value.
 type Env map[string]string
 
@@ -109,6 +115,37 @@ func (e Env) Get(tb testing.TB, key string) string {
 		tb.Fatalf("server env has no %s (keys: %v)", key, e.keys())
 	}
 	return v
+}
+
+// URLs returns the --target URLs the server serves, by kind (the KIND of
+// each URL_<KIND> key, lower case: "s3", "swift", ...).
+func (e Env) URLs() map[string]string {
+	urls := map[string]string{}
+	for k, v := range e {
+		if kind, ok := strings.CutPrefix(k, "URL_"); ok {
+			urls[strings.ToLower(kind)] = v
+		}
+	}
+	return urls
+}
+
+// CLIEnv returns the environment variables a client needs to open the
+// server's URLs (the CLI_<VAR> keys, without the prefix).
+func (e Env) CLIEnv() map[string]string {
+	vars := map[string]string{}
+	for k, v := range e {
+		if name, ok := strings.CutPrefix(k, "CLI_"); ok {
+			vars[name] = v
+		}
+	}
+	return vars
+}
+
+// SetCLIEnv sets the server's CLIEnv for the rest of the test (tb.Setenv).
+func (e Env) SetCLIEnv(tb interface{ Setenv(key, value string) }) {
+	for k, v := range e.CLIEnv() {
+		tb.Setenv(k, v)
+	}
 }
 
 func (e Env) keys() []string {

@@ -43,3 +43,11 @@ func TestSkipped(t *testing.T) {
 	t.Setenv(SkipEnv, "")
 	require.False(t, Skipped("ceph"))
 }
+
+func TestURLsAndCLIEnv(t *testing.T) {
+	env := Env{"URL_S3": "s3://b/p", "URL_SWIFT": "swift://c/p", "CLI_AWS_REGION": "r", "ENDPOINT": "x"}
+	require.Equal(t, map[string]string{"s3": "s3://b/p", "swift": "swift://c/p"}, env.URLs())
+	require.Equal(t, map[string]string{"AWS_REGION": "r"}, env.CLIEnv())
+	env.SetCLIEnv(t)
+	require.Equal(t, "r", os.Getenv("AWS_REGION"))
+}
