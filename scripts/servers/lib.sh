@@ -52,21 +52,30 @@ spawn() {
     return 1
 }
 
+# pid_alive PID tells whether PID runs. A zombie does not: where pid 1 does
+# not reap orphans (some sandboxes), a killed daemon stays a zombie.
+pid_alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "$state" != Z ]
+}
+
 # alive PIDFILE tells whether the process in PIDFILE runs.
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() { [ -s "$1" ] && pid_alive "$(cat "$1")"; }
 
 # stop_pid PIDFILE stops the process in PIDFILE (TERM, then KILL after 10 s).
 stop_pid() {
     local pidfile=$1 pid i
     [ -s "$pidfile" ] || return 0
     pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null; then
+    if pid_alive "$pid"; then
         kill "$pid" 2>/dev/null || true
         for i in $(seq 1 100); do
-            kill -0 "$pid" 2>/dev/null || break
+            pid_alive "$pid" || break
             sleep 0.1
         done
-        kill -9 "$pid" 2>/dev/null || true
+        pid_alive "$pid" && kill -9 "$pid" 2>/dev/null
     fi
     rm -f "$pidfile"
 }
