@@ -156,7 +156,9 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 		return usageError{"--parent-id and --incremental exclude each other: name the parent, or let the latest backup be it"}
 	}
 	var src io.Reader = os.Stdin
-	if pos[0] != "-" {
+	if isRBD(pos[0]) {
+		src = nil // opened below, with the engine (rbd.go)
+	} else if pos[0] != "-" {
 		f, err := os.Open(pos[0])
 		if err != nil {
 			return err
@@ -172,8 +174,15 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 		return err
 	}
 	defer closeTarget()
+	finish := func(_ *backup.Result, err error) error { return err }
+	if isRBD(pos[0]) {
+		if src, finish, err = openRBDSource(ctx, e, pos[0], &o); err != nil {
+			return err
+		}
+	}
 	o.Progress = out.progress(c.progress)
 	res, err := e.Backup(ctx, src, o)
+	err = finish(res, err)
 	out.endProgress()
 	if err != nil {
 		return err
@@ -218,7 +227,13 @@ func cmdRestore(ctx context.Context, args []string, out *output) error {
 	dest := pos[0]
 	opts := backup.RestoreOptions{Progress: out.progress(c.progress)}
 	var res *backup.RestoreResult
-	if fi, err := os.Stat(dest); err == nil && !fi.Mode().IsRegular() {
+	if isRBD(dest) {
+		res, err = restoreRBD(ctx, e, id, dest, opts)
+		out.endProgress()
+		if err != nil {
+			return err
+		}
+	} else if fi, err := os.Stat(dest); err == nil && !fi.Mode().IsRegular() {
 		// A device: written in place; it must be large enough.
 		f, err := os.OpenFile(dest, os.O_WRONLY, 0)
 		if err != nil {

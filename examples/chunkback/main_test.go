@@ -127,7 +127,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{[]string{"backup", "--target", store, "--volume-id", "v", "--parent-id", "x", "--incremental", src}, exitUsage, "exclude each other"},
 		{[]string{"backup", "--target", store, "--volume-id", "v", "--incremental", src}, exitParent, "do a full backup first"},
 		{[]string{"backup", "--target", store, "--volume-id", "v", filepath.Join(store, "missing.img")}, exitFailure, "no such file"},
-		{[]string{"backup", "--target", "s3://bucket", "--volume-id", "v", src}, exitFailure, `scheme "s3" is not supported`},
+		{[]string{"backup", "--target", "ftp://host/dir", "--volume-id", "v", src}, exitFailure, `scheme "ftp" is not supported`},
 		{[]string{"restore", "--target", store, "--backup-id", "nope", filepath.Join(store, "x")}, exitNotFound, "no backup with ID nope"},
 		{[]string{"restore", "--target", store, filepath.Join(store, "x")}, exitUsage, "--backup-id is required"},
 		{[]string{"list", "--target", store, "--progress", "fancy"}, exitUsage, `--progress "fancy"`},
