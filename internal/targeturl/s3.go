@@ -2,11 +2,142 @@ package targeturl
 
 import (
 	"context"
-	"errors"
+	"encoding/base64"
+	"fmt"
 	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chunkback/chunkback/s3"
 )
 
-// openS3 opens a s3:// URL. Not yet built: its issue's owner replaces this file.
+// s3Params are the query parameters an s3:// URL may carry (none secret).
+var s3Params = []string{
+	"endpoint", "region", "path_style", "checksum", "ca_bundle", "insecure", "storage_class",
+	"max_attempts", "retry_mode", "md5", "timeout", "max_pool_connections", "if_not_exists",
+	"part_size", "multipart_threshold", "part_concurrency", "profile",
+}
+
+// openS3 opens s3://bucket/prefix?endpoint=URL&region=R&path_style=true&...
+//
+// Query parameters: endpoint, region, path_style (bool), checksum
+// (when_supported|when_required), ca_bundle (file), insecure (bool),
+// storage_class, max_attempts, retry_mode (legacy|standard|adaptive), md5
+// (bool, default true), timeout (Go duration or seconds), max_pool_connections,
+// if_not_exists (conditional|check), part_size, multipart_threshold (bytes),
+// part_concurrency, profile.
+//
+// Environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+// (without them the SDK's default credential chain: AWS_PROFILE, shared
+// files, web identity, instance role), AWS_REGION, AWS_CA_BUNDLE,
+// CHUNKBACK_S3_SSE_C_KEY (base64 of a 32-byte SSE-C key), HTTP_PROXY,
+// HTTPS_PROXY, NO_PROXY.
 func openS3(ctx context.Context, u *url.URL, o Options) (scheme, error) {
-	return scheme{}, errors.New("--target s3://: not built yet")
+	cfg, err := s3ConfigFromURL(u, os.Getenv)
+	if err != nil {
+		return scheme{}, err
+	}
+	cfg.CreateBucket = o.Create
+	t, err := s3.New(ctx, cfg)
+	if err != nil {
+		return scheme{}, err
+	}
+	return scheme{target: t, retry: cfg.RetryPolicy(), close: t.Close}, nil
+}
+
+// s3ConfigFromURL builds the s3.Config an s3:// URL and the environment
+// (getenv) describe.
+func s3ConfigFromURL(u *url.URL, getenv func(string) string) (s3.Config, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("--target %s: "+format, append([]any{u.Redacted()}, args...)...)
+	}
+	if u.User != nil {
+		return s3.Config{}, bad("credentials do not belong in the URL: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	}
+	if u.Host == "" {
+		return s3.Config{}, bad("no bucket: use s3://bucket/prefix")
+	}
+	q := u.Query()
+	for k := range q {
+		if !slices.Contains(s3Params, k) {
+			return s3.Config{}, bad("unknown parameter %q (known: %s)", k, strings.Join(s3Params, ", "))
+		}
+	}
+	cfg := s3.Config{
+		Bucket:       u.Host,
+		Prefix:       strings.Trim(u.Path, "/"),
+		Endpoint:     q.Get("endpoint"),
+		Region:       q.Get("region"),
+		AccessKey:    getenv("AWS_ACCESS_KEY_ID"),
+		SecretKey:    getenv("AWS_SECRET_ACCESS_KEY"),
+		SessionToken: getenv("AWS_SESSION_TOKEN"),
+		Profile:      q.Get("profile"),
+		CABundle:     q.Get("ca_bundle"),
+		StorageClass: q.Get("storage_class"),
+		RetryMode:    q.Get("retry_mode"),
+		IfNotExists:  s3.IfNotExistsMode(q.Get("if_not_exists")),
+	}
+	if cfg.AccessKey == "" {
+		cfg.SessionToken = "" // belongs to the default chain's keys, which the SDK reads itself
+	}
+	switch c := q.Get("checksum"); c {
+	case "", s3.ChecksumWhenSupported, s3.ChecksumWhenRequired:
+		cfg.RequestChecksum = c
+	default:
+		return s3.Config{}, bad("checksum=%q: use when_supported or when_required", c)
+	}
+	var err error
+	boolParam := func(name string, dst *bool) {
+		if v := q.Get(name); v != "" && err == nil {
+			if *dst, err = strconv.ParseBool(v); err != nil {
+				err = bad("%s=%q: use true or false", name, v)
+			}
+		}
+	}
+	intParam := func(name string, dst *int) {
+		if v := q.Get(name); v != "" && err == nil {
+			if *dst, err = strconv.Atoi(v); err != nil {
+				err = bad("%s=%q: use a whole number", name, v)
+			}
+		}
+	}
+	sizeParam := func(name string, dst *int64) {
+		if v := q.Get(name); v != "" && err == nil {
+			if *dst, err = strconv.ParseInt(v, 10, 64); err != nil {
+				err = bad("%s=%q: use a size in bytes", name, v)
+			}
+		}
+	}
+	md5 := true
+	boolParam("path_style", &cfg.PathStyle)
+	boolParam("insecure", &cfg.InsecureSkipVerify)
+	boolParam("md5", &md5)
+	cfg.DisableContentMD5 = !md5
+	intParam("max_attempts", &cfg.MaxAttempts)
+	intParam("max_pool_connections", &cfg.MaxPoolConnections)
+	intParam("part_concurrency", &cfg.PartConcurrency)
+	sizeParam("part_size", &cfg.PartSize)
+	sizeParam("multipart_threshold", &cfg.MultipartThreshold)
+	if v := q.Get("timeout"); v != "" && err == nil {
+		if secs, aerr := strconv.Atoi(v); aerr == nil {
+			cfg.Timeout = time.Duration(secs) * time.Second
+		} else if cfg.Timeout, err = time.ParseDuration(v); err != nil {
+			err = bad("timeout=%q: use seconds or a duration such as 90s", v)
+		}
+	}
+	if err != nil {
+		return s3.Config{}, err
+	}
+	if k := getenv("CHUNKBACK_S3_SSE_C_KEY"); k != "" {
+		if cfg.SSECustomerKey, err = base64.StdEncoding.DecodeString(k); err != nil {
+			return s3.Config{}, bad("CHUNKBACK_S3_SSE_C_KEY is not base64: give the 32-byte key base64-encoded (openssl rand -base64 32)")
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return s3.Config{}, fmt.Errorf("--target %s: %w", u.Redacted(), err)
+	}
+	return cfg, nil
 }
