@@ -29,9 +29,10 @@ for s in "${want[@]}"; do
     case $s in
     ceph) debs+=(ceph-mon ceph-mgr ceph-osd ceph-common radosgw librados-dev librbd-dev) ;;
     swift) debs+=(swift swift-proxy swift-account swift-container swift-object memcached python3-swiftclient) ;;
+    azurite | minio) debs+=(openssl) ;;
     ganesha) debs+=(nfs-ganesha nfs-ganesha-vfs rpcbind iproute2) ;;
     gluster) debs+=(glusterfs-server libglusterfs-dev iproute2 pkg-config) ;;
-    minio | fakegcs | azurite | gonfs) ;;
+    fakegcs | gonfs) ;;
     *) echo "install.sh: unknown server $s (known: ${all[*]})" >&2; exit 2 ;;
     esac
 done
