@@ -1,12 +1,186 @@
 package targeturl
 
 import (
+	"cmp"
 	"context"
-	"errors"
+	"fmt"
 	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chunkback/chunkback/swift"
 )
 
-// openSwift opens a swift:// URL. Not yet built: its issue's owner replaces this file.
+// swiftParams are the query parameters a swift:// URL may carry (none secret).
+var swiftParams = []string{
+	"auth", "auth_version", "region", "interface", "storage_policy", "ca_file", "insecure",
+	"segment_size", "segment_container", "retry_attempts", "retry_backoff", "timeout", "connect_timeout",
+}
+
+// openSwift opens swift://container/prefix?auth_version=1&region=R&...
+//
+// Query parameters: auth (per_user|single_user; default per_user when
+// OS_AUTH_TOKEN is set, single_user otherwise), auth_version (1|2|3),
+// region, interface (public|internal|admin), storage_policy (for a container
+// --create makes), ca_file, insecure (bool), segment_size (bytes; larger
+// objects are stored as static large objects), segment_container,
+// retry_attempts, retry_backoff, timeout and connect_timeout (Go durations
+// or seconds).
+//
+// Environment: single_user: OS_AUTH_URL, OS_USERNAME, OS_PASSWORD,
+// OS_AUTH_VERSION (or OS_IDENTITY_API_VERSION; default: read from the auth
+// URL's path, else 1), OS_TENANT_NAME (v2), OS_PROJECT_NAME,
+// OS_USER_DOMAIN_NAME, OS_PROJECT_DOMAIN_NAME (v3), OS_REGION_NAME,
+// OS_INTERFACE; per_user: OS_AUTH_TOKEN and OS_STORAGE_URL; both: OS_CACERT,
+// OS_INSECURE.
 func openSwift(ctx context.Context, u *url.URL, o Options) (scheme, error) {
-	return scheme{}, errors.New("--target swift://: not built yet")
+	cfg, err := swiftConfigFromURL(u, os.Getenv)
+	if err != nil {
+		return scheme{}, err
+	}
+	cfg.CreateContainer = o.Create
+	t, err := swift.New(ctx, cfg)
+	if err != nil {
+		return scheme{}, err
+	}
+	return scheme{target: t, retry: cfg.RetryPolicy(), close: t.Close}, nil
+}
+
+// swiftConfigFromURL builds the swift.Config a swift:// URL and the
+// environment (getenv) describe.
+func swiftConfigFromURL(u *url.URL, getenv func(string) string) (swift.Config, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("--target %s: "+format, append([]any{u.Redacted()}, args...)...)
+	}
+	if u.User != nil {
+		return swift.Config{}, bad("credentials do not belong in the URL: set OS_USERNAME and OS_PASSWORD (or OS_AUTH_TOKEN and OS_STORAGE_URL)")
+	}
+	if u.Host == "" {
+		return swift.Config{}, bad("no container: use swift://container/prefix")
+	}
+	q := u.Query()
+	for k := range q {
+		if !slices.Contains(swiftParams, k) {
+			return swift.Config{}, bad("unknown parameter %q (known: %s)", k, strings.Join(swiftParams, ", "))
+		}
+	}
+	param := func(name, env string) string {
+		if v := q.Get(name); v != "" {
+			return v
+		}
+		if env == "" {
+			return ""
+		}
+		return getenv(env)
+	}
+	cfg := swift.Config{
+		Container:        u.Host,
+		Prefix:           strings.Trim(u.Path, "/"),
+		Region:           param("region", "OS_REGION_NAME"),
+		Interface:        strings.TrimSuffix(param("interface", "OS_INTERFACE"), "URL"), // publicURL is the catalog's old spelling
+		StoragePolicy:    q.Get("storage_policy"),
+		CAFile:           param("ca_file", "OS_CACERT"),
+		SegmentContainer: q.Get("segment_container"),
+	}
+	switch a := q.Get("auth"); {
+	case a == string(swift.AuthPerUser), a == "" && getenv("OS_AUTH_TOKEN") != "":
+		cfg.AuthStrategy = swift.AuthPerUser
+		cfg.Token, cfg.StorageURL = getenv("OS_AUTH_TOKEN"), getenv("OS_STORAGE_URL")
+	case a == string(swift.AuthSingleUser), a == "":
+		cfg.AuthStrategy = swift.AuthSingleUser
+		cfg.AuthURL = getenv("OS_AUTH_URL")
+		cfg.User, cfg.Key = getenv("OS_USERNAME"), getenv("OS_PASSWORD")
+		cfg.Tenant, cfg.Project = getenv("OS_TENANT_NAME"), getenv("OS_PROJECT_NAME")
+		cfg.UserDomain, cfg.ProjectDomain = getenv("OS_USER_DOMAIN_NAME"), getenv("OS_PROJECT_DOMAIN_NAME")
+	default:
+		return swift.Config{}, bad("auth=%q: use per_user (OS_AUTH_TOKEN, OS_STORAGE_URL) or single_user (OS_AUTH_URL, OS_USERNAME, OS_PASSWORD)", a)
+	}
+	var err error
+	if v := q.Get("auth_version"); v != "" {
+		if cfg.AuthVersion, err = strconv.Atoi(v); err != nil {
+			return swift.Config{}, bad("auth_version=%q: use 1, 2 or 3", v)
+		}
+	} else if v := cmp.Or(getenv("OS_AUTH_VERSION"), getenv("OS_IDENTITY_API_VERSION")); v != "" {
+		// OS_IDENTITY_API_VERSION may say "3" or "3.0".
+		v, _, _ = strings.Cut(strings.TrimPrefix(v, "v"), ".")
+		if cfg.AuthVersion, err = strconv.Atoi(v); err != nil {
+			return swift.Config{}, bad("OS_AUTH_VERSION=%q: use 1, 2 or 3", v)
+		}
+	} else if cfg.AuthStrategy == swift.AuthSingleUser {
+		cfg.AuthVersion = authVersionOf(cfg.AuthURL)
+	}
+	if cfg.AuthVersion == 2 {
+		// OS_PROJECT_NAME is the v3 name of OS_TENANT_NAME.
+		cfg.Tenant = cmp.Or(cfg.Tenant, cfg.Project)
+		cfg.Project, cfg.UserDomain, cfg.ProjectDomain = "", "", ""
+	}
+	if cfg.AuthVersion == 3 && cfg.Project == "" {
+		cfg.Project = cfg.Tenant
+	}
+	if cfg.AuthVersion != 2 {
+		cfg.Tenant = ""
+	}
+	if cfg.AuthVersion <= 1 {
+		cfg.Project, cfg.UserDomain, cfg.ProjectDomain = "", "", ""
+	}
+
+	boolParam := func(name, env string, dst *bool) {
+		if v := param(name, env); v != "" && err == nil {
+			if *dst, err = strconv.ParseBool(v); err != nil {
+				if !q.Has(name) {
+					name = env
+				}
+				err = bad("%s=%q: use true or false", name, v)
+			}
+		}
+	}
+	durationParam := func(name string, dst *time.Duration) {
+		if v := q.Get(name); v != "" && err == nil {
+			if secs, aerr := strconv.Atoi(v); aerr == nil {
+				*dst = time.Duration(secs) * time.Second
+			} else if *dst, err = time.ParseDuration(v); err != nil {
+				err = bad("%s=%q: use seconds or a duration such as 90s", name, v)
+			}
+		}
+	}
+	boolParam("insecure", "OS_INSECURE", &cfg.Insecure)
+	if v := q.Get("segment_size"); v != "" && err == nil {
+		if cfg.SegmentSize, err = strconv.ParseInt(v, 10, 64); err != nil {
+			err = bad("segment_size=%q: use a size in bytes", v)
+		}
+	}
+	if v := q.Get("retry_attempts"); v != "" && err == nil {
+		if cfg.RetryAttempts, err = strconv.Atoi(v); err != nil {
+			err = bad("retry_attempts=%q: use a whole number (-1 for none)", v)
+		}
+	}
+	durationParam("retry_backoff", &cfg.RetryBackoff)
+	durationParam("timeout", &cfg.Timeout)
+	durationParam("connect_timeout", &cfg.ConnectTimeout)
+	if err != nil {
+		return swift.Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return swift.Config{}, fmt.Errorf("--target %s: %w", u.Redacted(), err)
+	}
+	return cfg, nil
+}
+
+// authVersionOf guesses the auth version from an auth URL's path
+// (.../v3, .../v2.0, .../auth/v1.0), as the swift client does; 1 otherwise.
+func authVersionOf(authURL string) int {
+	u, err := url.Parse(authURL)
+	if err != nil {
+		return 1
+	}
+	switch p := u.Path; {
+	case strings.Contains(p, "v3"):
+		return 3
+	case strings.Contains(p, "v2"):
+		return 2
+	}
+	return 1
 }
