@@ -89,9 +89,18 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 	}
 
 	var extents []chunk.Extent
+	holes := false
 	if parent != nil && o.Changed != nil {
 		if extents, err = changedExtents(src, size, parent.Size, o); err != nil {
 			return nil, err
+		}
+	} else if !o.ReadHoles {
+		if extents = dataExtents(src, size); extents != nil {
+			holes = true
+			// The last block is read whatever it holds: its hash covers
+			// exactly the source's end.
+			last := (size - 1) / int64(o.BlockSize) * int64(o.BlockSize)
+			extents = append(extents, chunk.Extent{Offset: last, Length: size - last})
 		}
 	}
 
@@ -102,6 +111,7 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 		parentHashes: parentHashes,
 		full:         parent == nil,
 		extents:      extents,
+		holes:        holes,
 		contentMD5:   target.UsesContentMD5(e.t),
 		meter:        newMeter("backup", o.BackupID, size, o.Progress),
 	}
@@ -227,7 +237,8 @@ type backupRun struct {
 	loc          location
 	parentHashes []sha.Hash
 	full         bool
-	extents      []chunk.Extent // the only ranges to read (BackupOptions.Changed), or nil
+	extents      []chunk.Extent // the only ranges to read, or nil
+	holes        bool           // outside extents are holes (zeros), not unchanged blocks
 	contentMD5   bool           // the target uses PutOptions.ContentMD5
 	meter        *meter
 
@@ -279,7 +290,7 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 	}
 	ck, err := chunk.New(ctx, src, chunk.Config{
 		ObjectSize: int(r.o.ObjectSize), BlockSize: bs, Size: size, Workers: r.e.workers, Buffers: buffers,
-		Extents: r.extents,
+		Extents: r.extents, ZeroOutside: r.holes,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)

@@ -18,7 +18,9 @@ type readAtCounter struct {
 	read atomic.Int64
 }
 
-func (s *readAtCounter) Read([]byte) (int, error) { return 0, errors.New("sequential read of a Changed source") }
+func (s *readAtCounter) Read([]byte) (int, error) {
+	return 0, errors.New("sequential read of a Changed source")
+}
 
 func (s *readAtCounter) ReadAt(p []byte, off int64) (int, error) {
 	n, err := bytes.NewReader(s.data).ReadAt(p, off)

@@ -80,6 +80,11 @@ type BackupOptions struct {
 	// (including a FallbackToFull one) ignores Changed and reads everything.
 	// An empty, non-nil list means nothing changed.
 	Changed []Extent
+	// ReadHoles reads the holes of a sparse source file too. By default the
+	// holes that SEEK_DATA/SEEK_HOLE report (Linux) are not read: they are
+	// zeros, so a 64 GiB sparse file holding 1 GiB of data costs about what
+	// a 1 GiB file does.
+	ReadHoles bool
 	// Progress, when set, receives a report every ProgressInterval (default
 	// one second) and a final one.
 	Progress         ProgressFunc

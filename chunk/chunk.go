@@ -50,6 +50,11 @@ type Config struct {
 	// two snapshots, makes an incremental read only what changed). It needs
 	// a source that implements io.ReaderAt and a known Size.
 	Extents []Extent
+	// ZeroOutside makes the blocks that Extents do not touch holes instead
+	// of skipped blocks: they are not read, but they read as zeros (Data
+	// holds zeros there), are marked Zero and get the zero block's hash. It
+	// is for sparse files, whose data extents SEEK_DATA/SEEK_HOLE report.
+	ZeroOutside bool
 }
 
 // Extent is a range of bytes of the source.

@@ -297,3 +297,24 @@ func TestExtentsNeedReaderAtAndSize(t *testing.T) {
 	_, err = New(context.Background(), bytes.NewReader(nil), Config{ObjectSize: 4096, BlockSize: 4096, Extents: []Extent{{Offset: -1}}})
 	require.ErrorContains(t, err, "must not be negative")
 }
+
+func TestZeroOutsideMakesHoles(t *testing.T) {
+	const bs, obj = 4096, 4 * 4096
+	data := testData(10*obj + 1000)
+	// Blocks outside the extents are holes: make them zero in the reference.
+	extents := []Extent{{Offset: 2 * bs, Length: 2 * bs}, {Offset: 30 * bs, Length: 1}, {Offset: 40 * bs, Length: 1000}}
+	want := map[int]bool{2: true, 3: true, 30: true, 40: true}
+	ref := bytes.Clone(data)
+	for b := 0; b*bs < len(ref); b++ {
+		if !want[b] {
+			clear(ref[b*bs : min((b+1)*bs, len(ref))])
+		}
+	}
+	refData, refHashes, refZeros := collect(t, bytes.NewReader(ref), Config{ObjectSize: obj, BlockSize: bs, Size: int64(len(ref))})
+	src := &countingReaderAt{r: bytes.NewReader(data)}
+	gotData, gotHashes, gotZeros := collect(t, src, Config{ObjectSize: obj, BlockSize: bs, Size: int64(len(data)), Extents: extents, ZeroOutside: true})
+	require.True(t, bytes.Equal(refData, gotData), "hole blocks must read as zeros")
+	require.Equal(t, refHashes, gotHashes)
+	require.Equal(t, refZeros, gotZeros)
+	require.EqualValues(t, 3*bs+1000, src.read.Load(), "only the data extents are read")
+}

@@ -27,6 +27,9 @@ type Chunker struct {
 	covered  atomic.Int64
 	wanted   []blockRun // Config.Extents as sorted, merged block runs
 
+	zerosOnce sync.Once
+	zeros     []byte // read-only zeros: the Data of chunks that are all hole
+
 	mu      sync.Mutex
 	cond    *sync.Cond
 	ready   map[int]*Chunk
@@ -322,6 +325,9 @@ func (c *Chunker) readExtents(ra io.ReaderAt, i int, buf []byte, n int) (*Chunk,
 		read = true
 	}
 	ch := c.newChunk(i, buf, n)
+	if c.cfg.ZeroOutside {
+		return c.fillHoles(ch, skipped, read), nil
+	}
 	ch.Skipped = skipped
 	if !read {
 		c.free <- buf
@@ -331,6 +337,37 @@ func (c *Chunker) readExtents(ra io.ReaderAt, i int, buf []byte, n int) (*Chunk,
 	}
 	ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash)
 	return ch, nil
+}
+
+// fillHoles completes a chunk whose unread blocks are holes: they read as
+// zeros. A chunk that is all hole shares one read-only buffer of zeros, so
+// a mostly empty sparse file costs neither reads nor memory writes.
+func (c *Chunker) fillHoles(ch *Chunk, hole []bool, read bool) *Chunk {
+	if !read {
+		c.free <- ch.buf
+		c.zerosOnce.Do(func() { c.zeros = make([]byte, c.cfg.ObjectSize) })
+		ch.buf, ch.Data = nil, c.zeros[:len(ch.Data)]
+		ch.Hashes, ch.Zero = make([]sha.Hash, len(hole)), make([]bool, len(hole))
+		for k := range hole {
+			ch.Zero[k] = true
+			if c.cfg.SkipZeroHash {
+				continue
+			}
+			if b := ch.Block(k); len(b) == c.cfg.BlockSize {
+				ch.Hashes[k] = c.zeroHash
+			} else {
+				ch.Hashes[k] = sha.Sum(b)
+			}
+		}
+		return ch
+	}
+	for k, h := range hole {
+		if h {
+			clear(ch.Block(k))
+		}
+	}
+	ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash)
+	return ch
 }
 
 // startSequential: one goroutine reads in order and hands chunks to hashing
