@@ -151,8 +151,9 @@ func (c *Chunk) Release() {
 	}
 }
 
-// hashBlocks fills in Hashes and Zero for the chunk's data.
-func (c *Chunk) hashBlocks(zeroBlock []byte, zeroHash sha.Hash, skipZeroHash bool) {
+// hashBlocks fills in Hashes and Zero for the chunk's data. Blocks marked
+// in holes (nil: none) are known to be zeros and are not compared.
+func (c *Chunk) hashBlocks(zeroBlock []byte, zeroHash sha.Hash, skipZeroHash bool, holes []bool) {
 	n := (len(c.Data) + c.blockSize - 1) / c.blockSize
 	c.Hashes = make([]sha.Hash, n)
 	c.Zero = make([]bool, n)
@@ -162,7 +163,7 @@ func (c *Chunk) hashBlocks(zeroBlock []byte, zeroHash sha.Hash, skipZeroHash boo
 		}
 		b := c.Block(i)
 		// A vectorised compare is an order of magnitude cheaper than SHA-256.
-		if bytes.Equal(b, zeroBlock[:len(b)]) {
+		if (holes != nil && holes[i]) || bytes.Equal(b, zeroBlock[:len(b)]) {
 			c.Zero[i] = true
 			if skipZeroHash {
 				continue

@@ -248,7 +248,7 @@ func (c *Chunker) startParallel(ra io.ReaderAt) {
 					return
 				}
 				ch := c.newChunk(i, buf, n)
-				ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash)
+				ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash, nil)
 				c.covered.Add(int64(n))
 				c.deliver(ch)
 			}
@@ -335,7 +335,7 @@ func (c *Chunker) readExtents(ra io.ReaderAt, i int, buf []byte, n int) (*Chunk,
 		ch.Hashes, ch.Zero = make([]sha.Hash, blocks), make([]bool, blocks)
 		return ch, nil
 	}
-	ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash)
+	ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash, nil)
 	return ch, nil
 }
 
@@ -366,7 +366,7 @@ func (c *Chunker) fillHoles(ch *Chunk, hole []bool, read bool) *Chunk {
 			clear(ch.Block(k))
 		}
 	}
-	ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash)
+	ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash, hole)
 	return ch
 }
 
@@ -417,7 +417,7 @@ func (c *Chunker) startSequential() {
 		go func() {
 			defer c.wg.Done()
 			for ch := range jobs {
-				ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash)
+				ch.hashBlocks(c.zero, c.zeroHash, c.cfg.SkipZeroHash, nil)
 				c.deliver(ch)
 			}
 		}()
