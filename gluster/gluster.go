@@ -3,7 +3,6 @@
 package gluster
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,7 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chunkback/chunkback/internal/bodycopy"
 	"github.com/chunkback/chunkback/internal/gfapi"
+	"github.com/chunkback/chunkback/internal/treelist"
 	"github.com/chunkback/chunkback/target"
 )
 
@@ -131,7 +132,7 @@ func (v *Volume) Open(ctx context.Context, dir string, create bool) (*Target, er
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("gluster: open %q in volume %q: %w", dir, v.cfg.Volume, err)
 	}
-	t := &Target{vol: v, fs: v.fs, cfg: v.cfg}
+	t := &Target{vol: v, fs: v.fs, cfg: v.cfg, copier: bodycopy.New()}
 	if rel := strings.Trim(dir, "/"); rel != "" {
 		t.root = "/" + rel
 	}
@@ -183,9 +184,10 @@ type Target struct {
 	vol   *Volume
 	fs    *gfapi.FS
 	cfg   Config
-	root  string // "" (the volume's root) or "/dir/below"
-	desc  string
-	owner bool // Close closes vol
+	root   string // "" (the volume's root) or "/dir/below"
+	desc   string
+	owner  bool // Close closes vol
+	copier *bodycopy.Copier
 }
 
 var (
@@ -222,11 +224,9 @@ func (t *Target) dirPath(rel string) string {
 	return t.root + "/" + rel
 }
 
-// copyChunk is the size of one write, and how much Put copies between two
-// looks at the context.
-const copyChunk = 1 << 20
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyChunk); return &b }}
+// copyChunk is the size of one write or read, and how much Put copies
+// between two looks at the context.
+const copyChunk = bodycopy.Chunk
 
 // Put implements target.Target; see the package documentation for how.
 func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts target.PutOptions) (err error) {
@@ -259,7 +259,7 @@ func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size 
 	if err := f.Chmod(uint32(t.cfg.FileMode)); err != nil {
 		return t.fail("put", name, err)
 	}
-	if err := copyBody(ctx, &fileWriter{f: f}, body, size); err != nil {
+	if err := t.copier.Copy(ctx, &fileWriter{f: f}, body, size); err != nil {
 		return t.fail("put", name, err)
 	}
 	if !t.cfg.NoSync {
@@ -382,87 +382,6 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 	n, err := w.f.WriteAt(p, w.off)
 	w.off += int64(n)
 	return n, err
-}
-
-// copyBody writes exactly size bytes of body to w, looking at ctx between
-// pieces of copyChunk bytes. A *bytes.Reader (what the engine passes) is
-// written straight from its bytes, without a copy through a buffer; only
-// that exact type, since a type that embeds one and overrides Read (to
-// count, throttle or fail) would have its Read bypassed.
-func copyBody(ctx context.Context, w io.Writer, body io.Reader, size int64) error {
-	if wt, ok := body.(*bytes.Reader); ok {
-		cw := &chunkWriter{ctx: ctx, w: w, left: size}
-		_, err := wt.WriteTo(cw)
-		switch {
-		case cw.err != nil:
-			return cw.err // the context, or writing the file
-		case err != nil && !errors.Is(err, errBodyDone):
-			return fmt.Errorf("reading body at byte %d of %d: %w", size-cw.left, size, err)
-		case cw.left > 0:
-			return shortBody(size-cw.left, size)
-		}
-		return nil
-	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	for done := int64(0); done < size; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := int(min(int64(len(buf)), size-done))
-		m, err := io.ReadFull(body, buf[:n])
-		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return shortBody(done+int64(m), size)
-			}
-			return fmt.Errorf("reading body at byte %d of %d: %w", done+int64(m), size, err)
-		}
-		if _, err := w.Write(buf[:n]); err != nil {
-			return err
-		}
-		done += int64(n)
-	}
-	return nil
-}
-
-func shortBody(got, size int64) error {
-	return fmt.Errorf("body ended after %d of %d bytes: %w: %w", got, size, target.ErrInvalidArgument, io.ErrUnexpectedEOF)
-}
-
-// errBodyDone stops a body's WriteTo once size bytes are written.
-var errBodyDone = errors.New("gluster: body written")
-
-// chunkWriter passes writes on to w in pieces of copyChunk bytes, looking at
-// ctx between pieces, and stops after left bytes.
-type chunkWriter struct {
-	ctx  context.Context
-	w    io.Writer
-	left int64
-	err  error // the context's or w's error, which ended the copy
-}
-
-func (c *chunkWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		if c.left == 0 {
-			return n, errBodyDone
-		}
-		if err := c.ctx.Err(); err != nil {
-			c.err = err
-			return n, err
-		}
-		k := int(min(int64(len(p)), copyChunk, c.left))
-		m, err := c.w.Write(p[:k])
-		n += m
-		c.left -= int64(m)
-		if err != nil {
-			c.err = err
-			return n, err
-		}
-		p = p[k:]
-	}
-	return n, nil
 }
 
 // existsError turns EEXIST (and EISDIR) for a directory into EISDIR: no
@@ -590,13 +509,12 @@ func (r *reader) Read(p []byte) (int, error) {
 // WriteTo copies the rest of the range to w in reads of copyChunk bytes,
 // so that io.Copy makes few round trips whatever its own buffer size.
 func (r *reader) WriteTo(w io.Writer) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	buf := make([]byte, copyChunk)
 	var total int64
 	for {
-		n, err := r.Read(*bp)
+		n, err := r.Read(buf)
 		if n > 0 {
-			m, werr := w.Write((*bp)[:n])
+			m, werr := w.Write(buf[:n])
 			total += int64(m)
 			if werr != nil {
 				return total, werr
@@ -640,77 +558,32 @@ func (t *Target) Stat(ctx context.Context, name string) (target.Info, error) {
 // prefix's last '/' and the directories below it, one directory at a time,
 // sorted so that the names come out in lexical order of the full names.
 func (t *Target) List(ctx context.Context, prefix string, fn func(target.Info) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("gluster: list %q: %w", prefix, err)
+	dir, filter, ok, err := treelist.Split(ctx, "gluster", prefix)
+	if !ok || err != nil {
+		return err
 	}
-	if strings.IndexByte(prefix, 0) >= 0 {
-		return fmt.Errorf("gluster: list: prefix %q contains a NUL byte: %w", prefix, target.ErrInvalidArgument)
-	}
-	dir, filter := "", prefix
-	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-		dir, filter = prefix[:i], prefix[i+1:]
-		if target.CheckName(dir) != nil {
-			return nil // no valid name starts with this prefix
-		}
-	}
-	return t.walk(ctx, dir, filter, fn)
-}
-
-type listEntry struct {
-	key  string // the name, with '/' appended for a directory
-	name string
-	st   gfapi.Stat
-}
-
-// walk lists the objects in dir ("" for the root) whose names start with
-// filter, and everything below its subdirectories that do.
-//
-// Sorting the entries by name plus '/' for directories orders the full
-// names lexically: all names below directory "x" start with "x/", and "x/"
-// compares with a sibling exactly as any of those names does.
-func (t *Target) walk(ctx context.Context, dir, filter string, fn func(target.Info) error) error {
-	entries, err := t.readDir(dir, filter)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return nil // gone meanwhile, or a file: no objects below it
-		}
-		return t.fail("list", dir, err)
-	}
-	slices.SortFunc(entries, func(a, b listEntry) int { return strings.Compare(a.key, b.key) })
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("gluster: list: %w", err)
-		}
-		name := path.Join(dir, e.name)
-		if e.st.IsDir() {
-			if err := t.walk(ctx, name, "", fn); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := fn(target.Info{Name: name, Size: e.st.Size, ModTime: e.st.ModTime}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return treelist.Walk(ctx, "gluster", dir, nil, filter, t.readDir, fn)
 }
 
 // readDir returns the directories and regular files in dir whose names
 // start with filter and are valid object names.
-func (t *Target) readDir(dir, filter string) ([]listEntry, error) {
+func (t *Target) readDir(_ context.Context, dir string, _ any, filter string) ([]treelist.Entry, error) {
 	d, err := t.fs.OpenDir(t.dirPath(dir))
 	if err != nil {
-		return nil, err
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, err // gone meanwhile, or a file: no objects below it
+		}
+		return nil, t.fail("list", dir, err)
 	}
 	defer d.Close()
-	var entries []listEntry
+	var entries []treelist.Entry
 	for {
 		de, err := d.Next()
 		if errors.Is(err, io.EOF) {
 			return entries, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, t.fail("list", dir, err)
 		}
 		n := de.Name
 		if !strings.HasPrefix(n, filter) || target.CheckName(n) != nil {
@@ -721,14 +594,14 @@ func (t *Target) readDir(dir, filter string) ([]listEntry, error) {
 			if st, err = t.fs.Lstat(t.dirPath(path.Join(dir, n))); errors.Is(err, fs.ErrNotExist) {
 				continue // deleted meanwhile
 			} else if err != nil {
-				return nil, err
+				return nil, t.fail("list", path.Join(dir, n), err)
 			}
 		}
 		switch {
 		case st.IsDir():
-			entries = append(entries, listEntry{n + "/", n, st})
+			entries = append(entries, treelist.Entry{Name: n, Dir: true})
 		case st.IsRegular():
-			entries = append(entries, listEntry{n, n, st})
+			entries = append(entries, treelist.Entry{Name: n, Size: st.Size, ModTime: st.ModTime})
 		}
 	}
 }

@@ -52,12 +52,14 @@ package nfs
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path"
@@ -73,6 +75,7 @@ import (
 	gonfs "github.com/willscott/go-nfs-client/nfs"
 	"github.com/willscott/go-nfs-client/nfs/rpc"
 
+	"github.com/chunkback/chunkback/internal/treelist"
 	"github.com/chunkback/chunkback/posix"
 	"github.com/chunkback/chunkback/target"
 )
@@ -865,48 +868,38 @@ func (t *Target) List(ctx context.Context, prefix string, fn func(target.Info) e
 	if t.local != nil {
 		return t.local.List(ctx, prefix, fn)
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("nfs: list %q: %w", prefix, err)
+	dir, filter, ok, err := treelist.Split(ctx, "nfs", prefix)
+	if !ok || err != nil {
+		return err
 	}
-	if strings.IndexByte(prefix, 0) >= 0 {
-		return fmt.Errorf("nfs: list: prefix %q contains a NUL byte: %w", prefix, target.ErrInvalidArgument)
-	}
-	dir, filter := ".", prefix
-	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-		dir, filter = prefix[:i], prefix[i+1:]
-		if target.CheckName(dir) != nil {
-			return nil // no valid name starts with this prefix
-		}
-	}
-	fhs, err := t.walkDirs(ctx, dir)
+	fhs, err := t.walkDirs(ctx, cmp.Or(dir, "."))
 	if err != nil {
 		if hasStatus(err, gonfs.NFS3ErrNoEnt, gonfs.NFS3ErrNotDir) {
 			return nil
 		}
 		return t.fail("list", prefix, err)
 	}
-	return t.walk(ctx, fhs[len(fhs)-1], strings.TrimPrefix(dir, "."), filter, fn)
+	return treelist.Walk(ctx, "nfs", dir, fhs[len(fhs)-1], filter, t.readDir, fn)
 }
 
 type listEntry struct {
-	key   string // the name, with '/' appended for a directory
 	name  string
 	attrs attrs
 	fh    []byte // nil if the server sent none
 }
 
-// walk lists the objects in the directory fh (named dir, "" for the base)
-// whose names start with filter, and everything below its subdirectories
-// that do. Sorting the entries by name plus '/' for directories orders the
-// full names lexically (see package posix).
-func (t *Target) walk(ctx context.Context, fh []byte, dir, filter string, fn func(target.Info) error) error {
+// readDir returns the subdirectories and regular files of the directory
+// handle (a file handle, named dir, "" for the base) whose names start with
+// filter, with their handles and attributes.
+func (t *Target) readDir(ctx context.Context, dir string, handle any, filter string) ([]treelist.Entry, error) {
+	fh := handle.([]byte)
 	var entries []listEntry
 	err := t.c.readDirPlus(ctx, fh, func(e *gonfs.EntryPlus) {
 		n := e.FileName
 		if !strings.HasPrefix(n, filter) || target.CheckName(n) != nil {
 			return // not asked for, a temporary file, or no valid name
 		}
-		le := listEntry{key: n, name: n}
+		le := listEntry{name: n}
 		if e.Attr.IsSet {
 			le.attrs = toAttrs(&e.Attr.Attr)
 		}
@@ -917,13 +910,13 @@ func (t *Target) walk(ctx context.Context, fh []byte, dir, filter string, fn fun
 	})
 	if err != nil {
 		if dir != "" && (hasStatus(err, gonfs.NFS3ErrNoEnt, gonfs.NFS3ErrNotDir) || staleHandle(err)) {
-			return nil // removed meanwhile
+			return nil, fs.ErrNotExist // removed meanwhile
 		}
-		return t.fail("list", dir, err)
+		return nil, t.fail("list", dir, err)
 	}
 	// Entries without attributes (READDIRPLUS may leave them out) are
 	// looked up.
-	kept := entries[:0]
+	out := make([]treelist.Entry, 0, len(entries))
 	for _, e := range entries {
 		if e.attrs.typ == 0 || e.fh == nil {
 			fh, a, err := t.c.lookup(ctx, fh, e.name)
@@ -931,35 +924,18 @@ func (t *Target) walk(ctx context.Context, fh []byte, dir, filter string, fn fun
 				continue // deleted meanwhile
 			}
 			if err != nil {
-				return t.fail("list", path.Join(dir, e.name), err)
+				return nil, t.fail("list", path.Join(dir, e.name), err)
 			}
 			e.fh, e.attrs = fh, a
 		}
 		switch {
 		case e.attrs.isDir():
-			e.key += "/"
-		case !e.attrs.isRegular():
-			continue
-		}
-		kept = append(kept, e)
-	}
-	slices.SortFunc(kept, func(a, b listEntry) int { return strings.Compare(a.key, b.key) })
-	for _, e := range kept {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("nfs: list: %w", err)
-		}
-		name := path.Join(dir, e.name)
-		if e.attrs.isDir() {
-			if err := t.walk(ctx, e.fh, name, "", fn); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := fn(target.Info{Name: name, Size: e.attrs.size, ModTime: e.attrs.mtime}); err != nil {
-			return err
+			out = append(out, treelist.Entry{Name: e.name, Dir: true, Handle: e.fh})
+		case e.attrs.isRegular():
+			out = append(out, treelist.Entry{Name: e.name, Size: e.attrs.size, ModTime: e.attrs.mtime})
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // Delete implements target.Target. It then removes the parent directories

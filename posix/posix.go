@@ -35,7 +35,6 @@
 package posix
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -48,9 +47,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
+	"time"
 
+	"github.com/chunkback/chunkback/internal/bodycopy"
+	"github.com/chunkback/chunkback/internal/treelist"
 	"github.com/chunkback/chunkback/target"
 )
 
@@ -113,9 +114,10 @@ func (o Options) withDefaults() Options {
 // Target stores objects as files below a root directory. It is safe for
 // concurrent use. Close releases the root directory.
 type Target struct {
-	root *os.Root
-	path string // absolute path of the root, for messages
-	opts Options
+	root   *os.Root
+	path   string // absolute path of the root, for messages
+	opts   Options
+	copier *bodycopy.Copier
 }
 
 var (
@@ -157,7 +159,7 @@ func New(root string, opts Options) (*Target, error) {
 	if err != nil {
 		return nil, classify("open root", abs, abs, err)
 	}
-	return &Target{root: r, path: abs, opts: opts}, nil
+	return &Target{root: r, path: abs, opts: opts, copier: bodycopy.New()}, nil
 }
 
 // Close releases the root directory. The target must not be used afterwards.
@@ -169,11 +171,6 @@ func (t *Target) CinderLayout() target.Layout { return target.LayoutPosix }
 
 // String describes the target for messages.
 func (t *Target) String() string { return "posix:" + t.path }
-
-// copyChunk is how much Put copies between two looks at the context.
-const copyChunk = 1 << 20
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyChunk); return &b }}
 
 // Put implements target.Target; see the package documentation for how.
 func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts target.PutOptions) (err error) {
@@ -210,7 +207,7 @@ func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size 
 	if err := f.Chmod(t.opts.FileMode); err != nil {
 		return t.fail("put", name, tmp, err)
 	}
-	if err := copyBody(ctx, f, body, size); err != nil {
+	if err := t.copier.Copy(ctx, f, body, size); err != nil {
 		return t.fail("put", name, tmp, err)
 	}
 	if !t.opts.NoSync {
@@ -331,87 +328,6 @@ func (t *Target) syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-// copyBody writes exactly size bytes of body to w, looking at ctx between
-// pieces of copyChunk bytes. A *bytes.Reader (what the engine passes) writes
-// its bytes straight to w, without a copy through a buffer. Only that exact
-// type: any io.WriterTo would do, but a type that embeds one and overrides
-// Read (to count, throttle or fail) would have its Read bypassed.
-func copyBody(ctx context.Context, w io.Writer, body io.Reader, size int64) error {
-	if wt, ok := body.(*bytes.Reader); ok {
-		cw := &chunkWriter{ctx: ctx, w: w, left: size}
-		_, err := wt.WriteTo(cw)
-		switch {
-		case cw.err != nil:
-			return cw.err // the context, or writing the file
-		case err != nil && !errors.Is(err, errBodyDone):
-			return fmt.Errorf("reading body at byte %d of %d: %w", size-cw.left, size, err)
-		case cw.left > 0:
-			return shortBody(size-cw.left, size)
-		}
-		return nil
-	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	for done := int64(0); done < size; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := int(min(int64(len(buf)), size-done))
-		m, err := io.ReadFull(body, buf[:n])
-		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return shortBody(done+int64(m), size)
-			}
-			return fmt.Errorf("reading body at byte %d of %d: %w", done+int64(m), size, err)
-		}
-		if _, err := w.Write(buf[:n]); err != nil {
-			return err
-		}
-		done += int64(n)
-	}
-	return nil
-}
-
-func shortBody(got, size int64) error {
-	return fmt.Errorf("body ended after %d of %d bytes: %w: %w", got, size, target.ErrInvalidArgument, io.ErrUnexpectedEOF)
-}
-
-// errBodyDone stops a body's WriteTo once size bytes are written.
-var errBodyDone = errors.New("posix: body written")
-
-// chunkWriter passes writes on to w in pieces of copyChunk bytes, looking at
-// ctx between pieces, and stops after left bytes.
-type chunkWriter struct {
-	ctx  context.Context
-	w    io.Writer
-	left int64
-	err  error // the context's or w's error, which ended the copy
-}
-
-func (c *chunkWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		if c.left == 0 {
-			return n, errBodyDone
-		}
-		if err := c.ctx.Err(); err != nil {
-			c.err = err
-			return n, err
-		}
-		k := int(min(int64(len(p)), copyChunk, c.left))
-		m, err := c.w.Write(p[:k])
-		n += m
-		c.left -= int64(m)
-		if err != nil {
-			c.err = err
-			return n, err
-		}
-		p = p[k:]
-	}
-	return n, nil
 }
 
 // renameNoReplace renames tmp to name unless name exists.
@@ -535,86 +451,51 @@ func (t *Target) Stat(ctx context.Context, name string) (target.Info, error) {
 // prefix's last '/' and the directories below it, one directory at a time,
 // sorted so that the names come out in lexical order of the full names.
 func (t *Target) List(ctx context.Context, prefix string, fn func(target.Info) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("posix: list %q: %w", prefix, err)
+	dir, filter, ok, err := treelist.Split(ctx, "posix", prefix)
+	if !ok || err != nil {
+		return err
 	}
-	if strings.IndexByte(prefix, 0) >= 0 {
-		return fmt.Errorf("posix: list: prefix %q contains a NUL byte: %w", prefix, target.ErrInvalidArgument)
-	}
-	dir, filter := "", prefix
-	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-		dir, filter = prefix[:i], prefix[i+1:]
-		if target.CheckName(dir) != nil {
-			return nil // no valid name starts with this prefix
-		}
-	}
-	return t.walk(ctx, dir, filter, fn)
+	return treelist.Walk(ctx, "posix", dir, nil, filter, t.readDir, fn)
 }
 
-type listEntry struct {
-	key string // the name, with '/' appended for a directory
-	de  fs.DirEntry
-}
-
-// walk lists the objects in dir ("" for the root) whose names start with
-// filter, and everything below its subdirectories that do.
-//
-// Sorting the entries by name plus '/' for directories orders the full names
-// lexically: all names below directory "x" start with "x/", and "x/" compares
-// with a sibling exactly as any of those names does.
-func (t *Target) walk(ctx context.Context, dir, filter string, fn func(target.Info) error) error {
+// readDir returns the subdirectories and regular files of dir ("" for the
+// root); files are stat'ed only when listed.
+func (t *Target) readDir(_ context.Context, dir string, _ any, _ string) ([]treelist.Entry, error) {
 	d, err := t.root.Open(cmp(dir, "."))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return nil // gone meanwhile, or a file: no objects below it
+			return nil, err // gone meanwhile, or a file: no objects below it
 		}
-		return t.fail("list", dir, cmp(dir, "."), err)
+		return nil, t.fail("list", dir, cmp(dir, "."), err)
 	}
 	des, err := d.ReadDir(-1)
 	d.Close()
 	if err != nil {
 		if errors.Is(err, syscall.ENOTDIR) {
-			return nil
+			return nil, err
 		}
-		return t.fail("list", dir, cmp(dir, "."), err)
+		return nil, t.fail("list", dir, cmp(dir, "."), err)
 	}
-	entries := make([]listEntry, 0, len(des))
+	entries := make([]treelist.Entry, 0, len(des))
 	for _, de := range des {
-		n := de.Name()
-		if !strings.HasPrefix(n, filter) || target.CheckName(n) != nil {
-			continue // not asked for, a temporary file, or no valid name
-		}
 		switch {
 		case de.IsDir():
-			entries = append(entries, listEntry{n + "/", de})
+			entries = append(entries, treelist.Entry{Name: de.Name(), Dir: true})
 		case de.Type().IsRegular():
-			entries = append(entries, listEntry{n, de})
+			name := path.Join(dir, de.Name())
+			entries = append(entries, treelist.Entry{Name: de.Name(), Stat: func() (int64, time.Time, error) {
+				fi, err := de.Info()
+				if errors.Is(err, fs.ErrNotExist) {
+					return 0, time.Time{}, err // deleted meanwhile
+				}
+				if err != nil {
+					return 0, time.Time{}, t.fail("list", name, name, err)
+				}
+				return fi.Size(), fi.ModTime(), nil
+			}})
 		}
 	}
-	slices.SortFunc(entries, func(a, b listEntry) int { return strings.Compare(a.key, b.key) })
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("posix: list: %w", err)
-		}
-		name := path.Join(dir, e.de.Name())
-		if e.de.IsDir() {
-			if err := t.walk(ctx, name, "", fn); err != nil {
-				return err
-			}
-			continue
-		}
-		fi, err := e.de.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // deleted meanwhile
-		}
-		if err != nil {
-			return t.fail("list", name, name, err)
-		}
-		if err := fn(target.Info{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return entries, nil
 }
 
 func cmp(s, ifEmpty string) string {
