@@ -181,9 +181,9 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 // It is safe for concurrent use. Operations look at their context between
 // libgfapi calls; a call under way is not interrupted.
 type Target struct {
-	vol   *Volume
-	fs    *gfapi.FS
-	cfg   Config
+	vol    *Volume
+	fs     *gfapi.FS
+	cfg    Config
 	root   string // "" (the volume's root) or "/dir/below"
 	desc   string
 	owner  bool // Close closes vol
