@@ -39,7 +39,40 @@ type SourceOptions struct {
 	// MinRegion and MaxRegion bound each region's length (rounded down to a
 	// multiple of 4 KiB). Defaults DefaultMinRegion and DefaultMaxRegion.
 	MinRegion, MaxRegion int64
+	// Mix sets the shares of text and zeros. nil is the reference mix, half
+	// random and half text, no zeros; Mix{Compressible: 0.5} gives the same
+	// bytes.
+	Mix *Mix
 }
+
+// Mix is the make-up of a generated source: the share of its bytes that is
+// text (compressible about 3:1), the share that is zeros (extents chunkback
+// skips), and the rest random (incompressible).
+type Mix struct {
+	// Compressible is the share of text, in [0, 1].
+	Compressible float64
+	// Zeros is the share of all-zero bytes, in [0, 1 - Compressible].
+	Zeros float64
+}
+
+// Validate checks that both shares are in [0, 1] and sum to at most 1.
+func (m Mix) Validate() error {
+	if !(m.Compressible >= 0 && m.Zeros >= 0 && m.Compressible+m.Zeros <= 1+1e-9) {
+		return fmt.Errorf("bench: compressible share %v and zero share %v must be in [0, 1] and sum to at most 1", m.Compressible, m.Zeros)
+	}
+	return nil
+}
+
+// String describes the mix: "50% text, 0% zeros, 50% random".
+func (m Mix) String() string {
+	return fmt.Sprintf("%g%% text, %g%% zeros, %g%% random", pct(m.Compressible), pct(m.Zeros), pct(max(0, 1-m.Compressible-m.Zeros)))
+}
+
+func pct(f float64) float64 { return math.Round(f*1000) / 10 }
+
+// ppm converts a share to parts per million, so that region lengths are
+// computed in integers.
+func ppm(f float64) int64 { return int64(math.Round(f * 1e6)) }
 
 func (o SourceOptions) withDefaults() (SourceOptions, error) {
 	if o.Seed == 0 {
@@ -50,6 +83,11 @@ func (o SourceOptions) withDefaults() (SourceOptions, error) {
 	}
 	if o.MaxRegion == 0 {
 		o.MaxRegion = max(DefaultMaxRegion, o.MinRegion)
+	}
+	if o.Mix != nil {
+		if err := o.Mix.Validate(); err != nil {
+			return o, err
+		}
 	}
 	switch {
 	case o.Size < 0:
@@ -64,32 +102,45 @@ func (o SourceOptions) withDefaults() (SourceOptions, error) {
 type Region struct {
 	// Offset and Length place the region in the source.
 	Offset, Length int64
-	// Text is true for a text region, false for a random one.
-	Text bool
+	// Text is true for a text region; Zero for an all-zero one; neither
+	// for a random one.
+	Text, Zero bool
 }
 
-// Regions returns the layout of the source o describes: pairs of a random
-// region and a text region of the same length, the length drawn for each pair
-// uniformly from [MinRegion, MaxRegion] (in steps of 4 KiB), so that the
-// source is half random and half text (to within the last, cut-off pair).
-// Random regions do not compress; text regions, log lines and prose drawn
-// from a small vocabulary, compress about 3:1 with zlib.
+// Regions returns the layout of the source o describes, in groups: a
+// length n is drawn for each group uniformly from [MinRegion, MaxRegion] (in
+// steps of 4 KiB), and the group's 2n bytes are a random region, a text region
+// and a zero region in the shares of o.Mix (rounded to 4 KiB; empty regions
+// are left out). The reference mix (nil, or half text and no zeros) thus
+// gives pairs of a random and a text region of the same length, and a source
+// half random and half text (to within the last, cut-off group). Random
+// regions do not compress; text regions, log lines and prose drawn from a
+// small vocabulary, compress about 3:1 with zlib.
 func (o SourceOptions) Regions() ([]Region, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	mix := Mix{Compressible: 0.5}
+	if o.Mix != nil {
+		mix = *o.Mix
+	}
+	textPPM, zeroPPM := ppm(mix.Compressible), ppm(mix.Zeros)
 	r := rand.New(rand.NewPCG(o.Seed, 0x7265_6769_6f6e)) // "region"
 	steps := (o.MaxRegion-o.MinRegion)/regionAlign + 1
 	var out []Region
 	for off := int64(0); off < o.Size; {
-		n := (o.MinRegion/regionAlign + r.Int64N(steps)) * regionAlign
-		for _, text := range []bool{false, true} {
-			l := min(n, o.Size-off)
+		units := 2 * (o.MinRegion/regionAlign + r.Int64N(steps)) // of 4 KiB
+		text := (units*textPPM + 500_000) / 1_000_000
+		zero := min((units*zeroPPM+500_000)/1_000_000, units-text)
+		parts := []Region{{Length: units - text - zero}, {Length: text, Text: true}, {Length: zero, Zero: true}}
+		for _, p := range parts {
+			l := min(p.Length*regionAlign, o.Size-off)
 			if l <= 0 {
-				break
+				continue
 			}
-			out = append(out, Region{Offset: off, Length: l, Text: text})
+			p.Offset, p.Length = off, l
+			out = append(out, p)
 			off += l
 		}
 	}
@@ -112,9 +163,12 @@ func WriteSource(w io.Writer, o SourceOptions) error {
 	for _, reg := range regions {
 		for left := reg.Length; left > 0; {
 			p := buf[:min(left, int64(len(buf)))]
-			if reg.Text {
+			switch {
+			case reg.Text:
 				text.fill(p)
-			} else {
+			case reg.Zero:
+				clear(p)
+			default:
 				_, _ = random.Read(p) // never fails
 			}
 			if _, err := w.Write(p); err != nil {

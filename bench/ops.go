@@ -13,7 +13,6 @@ import (
 
 	"github.com/chunkback/chunkback/backup"
 	"github.com/chunkback/chunkback/internal/cindertest"
-	"github.com/chunkback/chunkback/internal/targeturl"
 )
 
 // Engines a Spec can run.
@@ -28,6 +27,11 @@ const (
 	KindRestore = "restore"
 	KindVerify  = "verify"
 	KindDelete  = "delete"
+	// KindPut and KindGet are raw target operations (chunkback engine
+	// only): Objects objects of ObjectSize bytes, cut from Source, stored
+	// under "chunkbench/BackupID/" or read back, by Workers goroutines.
+	KindPut = "put"
+	KindGet = "get"
 )
 
 // Spec is one operation: what Run (or RunChild, in a child process) does.
@@ -55,8 +59,11 @@ type Spec struct {
 	Compression string `json:"compression,omitempty"`
 	ObjectSize  int64  `json:"object_size,omitempty"`
 	BlockSize   int    `json:"block_size,omitempty"`
-	// Workers configures chunkback's engine (0: the number of CPUs).
+	// Workers configures chunkback's engine (0: the number of CPUs), or the
+	// goroutines of a put or get.
 	Workers int `json:"workers,omitempty"`
+	// Objects is the number of objects a put stores or a get reads.
+	Objects int `json:"objects,omitempty"`
 }
 
 // Outcome is what one operation did.
@@ -77,6 +84,12 @@ type Outcome struct {
 	// PeakRSS is the peak resident set size of the process that ran the
 	// operation, in bytes: set by RunChild (0 when run in-process).
 	PeakRSS int64 `json:"peak_rss,omitempty"`
+	// Latency gives the percentiles of the per-object latency of a put or
+	// get (nil for other kinds).
+	Latency *Latency `json:"latency_ms,omitempty"`
+	// SnapshotID is the snapshot a restic backup made or a restore read
+	// (set by RunRestic only).
+	SnapshotID string `json:"snapshot_id,omitempty"`
 }
 
 // Validate checks that the spec names a known engine and kind, and has the
@@ -91,15 +104,17 @@ func (s Spec) Validate() error {
 	switch {
 	case s.Engine != EngineChunkback && s.Engine != EngineCinder:
 		return fmt.Errorf("bench: engine %q: want %q or %q", s.Engine, EngineChunkback, EngineCinder)
-	case s.Kind != KindBackup && s.Kind != KindRestore && s.Kind != KindVerify && s.Kind != KindDelete:
-		return fmt.Errorf("bench: kind %q: want backup, restore, verify or delete", s.Kind)
-	case s.Engine == EngineCinder && s.Kind == KindVerify:
-		return errors.New("bench: Cinder has no verify")
+	case s.Kind != KindBackup && s.Kind != KindRestore && s.Kind != KindVerify && s.Kind != KindDelete && s.Kind != KindPut && s.Kind != KindGet:
+		return fmt.Errorf("bench: kind %q: want backup, restore, verify, delete, put or get", s.Kind)
+	case s.Engine == EngineCinder && (s.Kind == KindVerify || s.Kind == KindPut || s.Kind == KindGet):
+		return fmt.Errorf("bench: Cinder has no %s", s.Kind)
+	case (s.Kind == KindPut || s.Kind == KindGet) && (s.Objects <= 0 || s.ObjectSize <= 0 || s.Workers <= 0):
+		return fmt.Errorf("bench: %s needs a positive number of objects, object size and workers", s.Kind)
 	}
 	return errors.Join(
 		need(s.Target != "", "a target"),
 		need(s.BackupID != "" && s.VolumeID != "", "a volume ID and a backup ID"),
-		need(s.Kind != KindBackup || s.Source != "", "a source file"),
+		need((s.Kind != KindBackup && s.Kind != KindPut) || s.Source != "", "a source file"),
 		need(s.Kind != KindRestore || s.Dest != "", "a destination file"),
 	)
 }
@@ -112,11 +127,14 @@ func Run(ctx context.Context, s Spec) (*Outcome, error) {
 	if s.Engine == EngineCinder {
 		return runCinder(ctx, s)
 	}
-	t, err := targeturl.Open(ctx, s.Target, targeturl.Options{Create: true, NoSync: true})
+	t, err := openTarget(ctx, s.Target)
 	if err != nil {
 		return nil, err
 	}
 	defer t.Close()
+	if s.Kind == KindPut || s.Kind == KindGet {
+		return runRaw(ctx, t, s)
+	}
 	e, err := backup.New(t, backup.Config{Workers: s.Workers})
 	if err != nil {
 		return nil, err

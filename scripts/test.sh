@@ -11,6 +11,7 @@
 #
 # A developer may skip parts (CI never does):
 #   CHUNKBACK_SKIP_CINDER=1              the real-Cinder tests
+#   CHUNKBACK_SKIP_RESTIC=1              the restic peer's tests
 #   CHUNKBACK_SKIP_SERVERS=minio,swift   those servers' tests ("all": every one)
 # The servers keep running afterwards (a second run starts in seconds);
 # bash scripts/servers/stop.sh stops them.
@@ -22,6 +23,11 @@ step() { printf '\n== %s\n' "$*"; }
 if [ "${CHUNKBACK_SKIP_CINDER:-}" != 1 ]; then
     step "installing real Cinder 21.3.1 (Debian python3-cinder) for the compatibility tests"
     sh scripts/cinder/install.sh
+fi
+
+if [ "${CHUNKBACK_SKIP_RESTIC:-}" != 1 ]; then
+    step "installing restic (Debian), the benchmarks' peer"
+    bash scripts/bench/install.sh
 fi
 
 step "installing staticcheck"

@@ -23,6 +23,14 @@
 //	                    verify, and the cinder-* ones
 //	--cinder            run real Cinder too (default: on when it is installed)
 //	--json, --csv       print the report as JSON, or the operations as CSV
+//
+// Subcommands:
+//
+//	chunkbench matrix [flags]     a benchmark matrix: targets x codecs x object sizes x
+//	                              block sizes x workers x operations (see matrix.go,
+//	                              chunkbench matrix -h and bench/README.md)
+//	chunkbench compare OLD NEW    compare two matrix reports (JSON) with statistics;
+//	                              exits non-zero on a significant regression
 package main
 
 import (
@@ -49,11 +57,24 @@ func main() {
 			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "chunkbench:", err)
+		// An error may choose the status (compare's regression: 1).
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.ExitCode())
+		}
 		os.Exit(2)
 	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "matrix":
+			return runMatrix(ctx, args[1:], stdout, stderr)
+		case "compare":
+			return runCompare(args[1:], stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("chunkbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	size := fs.String("size", "1GiB", "source size (bytes, or with a unit: KiB, MiB, GiB, KB, MB, GB)")
