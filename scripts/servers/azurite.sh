@@ -14,11 +14,12 @@
 #     HTTPS; in basic mode it checks their audience, issuer and expiry, not
 #     their signature).
 # AZURITE_PORT and AZURITE_OAUTH_PORT pick the ports (default: free ones).
-# AZURITE_MEMORY_MB caps the memory the HTTP instance keeps blobs in (default
-# 3072; it is taken only as blobs are written). Azurite frees the blocks of
-# deleted blobs only every 10 minutes, so the cap must hold all that the
-# tests and benchmarks write in that time; past it, writes fail with 409
-# MemoryExtentStoreAtSizeLimit.
+# The HTTP instance keeps blobs on disk under $STATE_DIR/azurite/blob/data:
+# Azurite frees the blocks of deleted blobs only every 10 minutes, and the
+# tests and benchmarks write several GiB in that time, more than an
+# in-memory store holds (writes then fail with 409
+# MemoryExtentStoreAtSizeLimit). The OAuth instance, little used, keeps them
+# in memory (256 MiB).
 #
 # Writes $STATE_DIR/azurite.env:
 #   ENDPOINT           http://127.0.0.1:PORT/devstoreaccount1 (the account's blob service URL)
@@ -54,7 +55,7 @@ EOF
 }
 
 # run NAME PORT MEMORY_MB ARGS... starts one azurite-blob instance and waits
-# for it.
+# for it; MEMORY_MB 0 keeps its blobs on disk.
 run() {
     local name=$1 port=$2 mem=$3 scheme=http
     shift 3
@@ -65,8 +66,13 @@ run() {
     mkdir -p "$DIR/$name"
     # Azurite writes its debug files and (unused) databases below the
     # current directory: keep them under $DIR.
+    local store=(--inMemoryPersistence --extentMemoryLimit "$mem")
+    if [ "$mem" = 0 ]; then
+        rm -rf "$DIR/$name/data"
+        store=(--location "$DIR/$name/data")
+    fi
     (cd "$DIR/$name" && spawn "$pidfile" "$logfile" "$BIN" --blobHost 127.0.0.1 --blobPort "$port" \
-        --inMemoryPersistence --extentMemoryLimit "$mem" --skipApiVersionCheck --disableTelemetry \
+        "${store[@]}" --skipApiVersionCheck --disableTelemetry \
         --silent "$@") || LOGFILE=$logfile die "$name did not start"
     local i
     for i in $(seq 1 100); do
@@ -93,7 +99,7 @@ start() {
     fi
 
     local port=${AZURITE_PORT:-$(free_port)} oport=${AZURITE_OAUTH_PORT:-$(free_port)}
-    run blob "$port" "${AZURITE_MEMORY_MB:-3072}" &
+    run blob "$port" 0 &
     local p1=$!
     run oauth "$oport" 256 --oauth basic --cert "$DIR/cert.pem" --key "$DIR/key.pem" &
     local p2=$!
