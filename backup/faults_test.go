@@ -278,9 +278,16 @@ func TestCorruptReadsAreCaught(t *testing.T) {
 	res, err := e.Backup(context.Background(), bytes.NewReader(genSource(7, 200000)), BackupOptions{VolumeID: "v", BlockSize: 4096, ObjectSize: 65536, StoreZeros: true, Compression: "none"})
 	require.NoError(t, err)
 	faulty.Add(targettest.Fault{Op: targettest.OpGet, Corrupt: true, Match: func(n string) bool { return strings.HasSuffix(n, "-00002") }})
+	// The SHA-256 manifest catches it, naming the object.
 	err = restoreErr(e, res.Info.ID)
 	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "SHA-256")
+	require.ErrorContains(t, err, "-00002")
+	// With VerifyMD5, the object's MD5 catches it first.
+	_, err = e.Restore(context.Background(), res.Info.ID, &memFile{data: make([]byte, 1<<20)}, RestoreOptions{VerifyMD5: true})
+	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "MD5")
+	require.ErrorContains(t, err, "-00002")
 }
 
 func TestParentProblems(t *testing.T) {

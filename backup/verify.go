@@ -163,7 +163,7 @@ func (e *Engine) verifyOne(ctx context.Context, b *Info, rep *VerifyReport, mt *
 			for obj := range work {
 				var data []byte
 				var err error
-				data, raw, out, err = e.readObject(ctx, b, obj, raw, out)
+				data, raw, out, err = e.readObject(ctx, b, obj, raw, out, true)
 				if err == nil {
 					if obj.Offset%int64(m.BlockSize) != 0 {
 						err = fmt.Errorf("%w: offset %d is not a multiple of the block size %d", ErrCorrupt, obj.Offset, m.BlockSize)

@@ -212,6 +212,7 @@ func cmdRestore(ctx context.Context, args []string, out *output) error {
 	var id string
 	fs := newFlags("restore", &c, out)
 	fs.StringVar(&id, "backup-id", "", "the backup to restore, with its chain (required)")
+	verifyMD5 := fs.Bool("verify-md5", false, "also check each object's MD5 (every restored block is checked against the SHA-256 manifest anyway)")
 	pos, err := parse(fs, args, &c, out, 1)
 	if err != nil {
 		return err
@@ -225,7 +226,7 @@ func cmdRestore(ctx context.Context, args []string, out *output) error {
 	}
 	defer closeTarget()
 	dest := pos[0]
-	opts := backup.RestoreOptions{Progress: out.progress(c.progress)}
+	opts := backup.RestoreOptions{Progress: out.progress(c.progress), VerifyMD5: *verifyMD5}
 	var res *backup.RestoreResult
 	if isRBD(dest) {
 		res, err = restoreRBD(ctx, e, id, dest, opts)
