@@ -109,6 +109,15 @@ type MatrixConfig struct {
 	Exe string
 	// Log receives a line per run. Default: nothing.
 	Log io.Writer
+	// Profile takes a CPU profile (Spec.CPUProfile) of the first run of
+	// each chunkback backup, restore and verify cell, and summarizes it
+	// into the result's Profile (SummarizeProfile). Not for put, get and
+	// the peers.
+	Profile bool
+	// ProfileDir, with Profile, keeps the profiles there (created if
+	// missing), a file per cell named after it (ProfileFileName), for `go
+	// tool pprof`; empty: in the scratch directory, removed after.
+	ProfileDir string
 }
 
 func (c MatrixConfig) withDefaults() MatrixConfig {
@@ -343,6 +352,11 @@ type Result struct {
 	// Latency is, for put and get, the median over the runs of each run's
 	// per-object latency percentiles.
 	Latency *Latency `json:"latency_ms,omitempty"`
+	// Profile is, with MatrixConfig.Profile, where the first run's CPU time
+	// went: each stage of ProfileStages -> its share, 0 to 1, adding up to 1
+	// (nil: not profiled). ProfileCPUSeconds is the CPU time sampled.
+	Profile           map[string]float64 `json:"profile,omitempty"`
+	ProfileCPUSeconds float64            `json:"profile_cpu_seconds,omitempty"`
 }
 
 // MatrixReport is the outcome of RunMatrix, written as JSON by
@@ -520,13 +534,13 @@ func (m *matrixRun) runCell(ctx context.Context, cell Cell, tag string) (*Result
 	case cell.Op == OpGet && m.put == "":
 		dep := cell
 		dep.Op = OpPut
-		if _, err := m.runOnce(ctx, dep, true); err != nil {
+		if _, err := m.runOnce(ctx, dep, true, ""); err != nil {
 			return nil, fmt.Errorf("the put a get reads: %w", err)
 		}
 	case !isRaw(cell.Op) && cell.Op != OpBackupFull && m.full == "":
 		dep := cell
 		dep.Op = OpBackupFull
-		if _, err := m.runOnce(ctx, dep, true); err != nil {
+		if _, err := m.runOnce(ctx, dep, true, ""); err != nil {
 			return nil, fmt.Errorf("the full backup it needs: %w", err)
 		}
 	}
@@ -538,12 +552,30 @@ func (m *matrixRun) runCell(ctx context.Context, cell Cell, tag string) (*Result
 	var lats []*Latency
 	for r := range m.c.Repeat {
 		keep := r == 0 && ((cell.Op == OpPut && m.put == "") || (cell.Op == OpBackupFull && m.full == ""))
-		out, err := m.runOnce(ctx, cell, keep)
+		prof := ""
+		if r == 0 && m.c.Profile && cell.Engine == EngineChunkback && !isRaw(cell.Op) {
+			var err error
+			if prof, err = m.profilePath(cell); err != nil {
+				return nil, err
+			}
+		}
+		out, err := m.runOnce(ctx, cell, keep, prof)
 		if err != nil {
 			return nil, err
 		}
 		v := mbps(out.Bytes, out.Seconds)
 		m.logf("%s %s run %d/%d: %.2f s, %.1f MB/s, peak RSS %s", tag, cell.Key(), r+1, m.c.Repeat, out.Seconds, v, FormatSize(out.PeakRSS))
+		if prof != "" {
+			sum, err := SummarizeProfileFile(prof)
+			if err != nil {
+				return nil, err
+			}
+			res.Profile, res.ProfileCPUSeconds = sum.Shares, sum.CPUSeconds
+			m.logf("  profile: %.2f CPU s: %s", sum.CPUSeconds, formatShares(sum.Shares))
+			for _, f := range sum.Top[:min(len(sum.Top), 5)] {
+				m.logf("    %5.1f%% %-6s %s", 100*f.Seconds/max(sum.CPUSeconds, 1e-9), f.Stage, f.Name)
+			}
+		}
 		res.Bytes = out.Bytes
 		res.Samples = append(res.Samples, v)
 		res.Seconds = append(res.Seconds, out.Seconds)
@@ -569,16 +601,57 @@ func (m *matrixRun) runCell(ctx context.Context, cell Cell, tag string) (*Result
 	return res, nil
 }
 
-// runOnce runs one operation of a cell. With keep, a put's objects or a full
-// backup stay (as the group's put or full); otherwise what a put or backup
-// stored is deleted at once, untimed.
-func (m *matrixRun) runOnce(ctx context.Context, cell Cell, keep bool) (*Outcome, error) {
+// ProfileFileName is the name of a cell's CPU profile in
+// MatrixConfig.ProfileDir: its engine, target, operation and settings,
+// "chunkback-file-backup-full-zlib-50MiB-32KiB-2w.pprof".
+func ProfileFileName(c Cell) string {
+	short := func(n int64) string { return strings.ReplaceAll(FormatSize(n), " ", "") }
+	name := fmt.Sprintf("%s-%s-%s-%s-%s-%s-%dw.pprof", c.Engine, c.Target, c.Op, c.Codec, short(c.ObjectSize), short(int64(c.BlockSize)), c.Workers)
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == ':' || r == '#' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, name)
+}
+
+// profilePath returns the file a cell's CPU profile goes to.
+func (m *matrixRun) profilePath(c Cell) (string, error) {
+	dir := m.c.ProfileDir
+	if dir == "" {
+		dir = filepath.Join(m.dir, "profiles")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, ProfileFileName(c))
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	return p, nil
+}
+
+// formatShares writes a profile's stage shares: "hash 41%, codec 38%, …".
+func formatShares(shares map[string]float64) string {
+	var parts []string
+	for _, st := range ProfileStages() {
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", st, 100*shares[st]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// runOnce runs one operation of a cell, with a CPU profile to the file prof
+// if not empty. With keep, a put's objects or a full backup stay (as the
+// group's put or full); otherwise what a put or backup stored is deleted at
+// once, untimed.
+func (m *matrixRun) runOnce(ctx context.Context, cell Cell, keep bool, prof string) (*Outcome, error) {
 	if cell.Engine == EngineRestic {
 		return m.runRestic(ctx, cell, keep)
 	}
 	s := Spec{
 		Engine: cell.Engine, Target: m.store(cell), VolumeID: m.volumeID, BackupID: NewID(),
 		Compression: cell.Codec, ObjectSize: cell.ObjectSize, BlockSize: cell.BlockSize, Workers: cell.Workers,
+		CPUProfile: prof,
 	}
 	var err error
 	switch cell.Op {
@@ -628,7 +701,7 @@ func (m *matrixRun) runOnce(ctx context.Context, cell Cell, keep bool) (*Outcome
 	case s.Kind == KindPut:
 		err = deleteRaw(ctx, s.Target, s.BackupID)
 	case s.Kind == KindBackup:
-		s.Kind = KindDelete
+		s.Kind, s.CPUProfile = KindDelete, ""
 		_, err = Run(ctx, s)
 	}
 	if err != nil {

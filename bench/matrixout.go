@@ -117,8 +117,74 @@ var matrixNotes = []string{
 	"Incrementals (backup-incr-1, -10) back up a copy with 1% / 10% of the blocks changed, scattered, on the cell's full backup; restore and verify read that full backup.",
 }
 
+// profiled returns the results that have a profile.
+func profiled(rep *MatrixReport) []Result {
+	var out []Result
+	for _, r := range rep.Results {
+		if r.Profile != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// profileTable returns the rows of the "where the time goes" table, header
+// first: a line per profiled result, its CPU seconds and the share of each
+// stage in percent (nil with no profiled result).
+func profileTable(rep *MatrixReport) [][]string {
+	rs := profiled(rep)
+	if len(rs) == 0 {
+		return nil
+	}
+	short := func(n int64) string { return strings.ReplaceAll(FormatSize(n), " ", "") }
+	t := [][]string{append([]string{"target", "op", "codec", "object", "block", "workers", "CPU s"}, ProfileStages()...)}
+	for _, r := range rs {
+		row := []string{r.Target, r.Op, r.Codec, short(r.ObjectSize), short(int64(r.BlockSize)), strconv.Itoa(r.Workers), fmt.Sprintf("%.2f", r.ProfileCPUSeconds)}
+		for _, st := range ProfileStages() {
+			row = append(row, fmt.Sprintf("%.0f%%", 100*r.Profile[st]))
+		}
+		t = append(t, row)
+	}
+	return t
+}
+
+// profileNote explains the "where the time goes" table.
+const profileNote = "Where the time goes: the first run of each cell, CPU-profiled (runtime/pprof, 100 samples per CPU second) from the start of the operation to its end; " +
+	"each sample's CPU time goes to the stage of its leaf function: hash (SHA-256), md5, codec (compress/*, klauspost, dsnet, adler32), " +
+	"io (system calls, internal/poll, the netpoller, os file reads and writes), memory (memmove, memclr, mallocgc, the garbage collector), other (the rest: chunkback's own code, the scheduler). " +
+	"A sample in the race detector or in asynchronous preemption counts for the function it interrupted."
+
+// profileReading is the one-line reading of the "where the time goes"
+// table: the range of the share of the hash, md5, codec and I/O together,
+// and the largest share of memory and of other, with where each is.
+func profileReading(rep *MatrixReport) string {
+	rs := profiled(rep)
+	if len(rs) == 0 {
+		return ""
+	}
+	where := func(r Result) string {
+		return fmt.Sprintf("%s %s %s %dw", r.Op, r.Codec, strings.ReplaceAll(FormatSize(r.ObjectSize), " ", ""), r.Workers)
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	var mem, other Result
+	for _, r := range rs {
+		core := r.Profile[StageHash] + r.Profile[StageMD5] + r.Profile[StageCodec] + r.Profile[StageIO]
+		lo, hi = min(lo, core), max(hi, core)
+		if mem.Profile == nil || r.Profile[StageMemory] > mem.Profile[StageMemory] {
+			mem = r
+		}
+		if other.Profile == nil || r.Profile[StageOther] > other.Profile[StageOther] {
+			other = r
+		}
+	}
+	return fmt.Sprintf("Reading: the hash (SHA-256, MD5), the codec and I/O take %.0f-%.0f%% of the CPU of each operation profiled; "+
+		"memory stays at or under %.0f%% (largest: %s) and other at or under %.0f%% (largest: %s).",
+		100*lo, 100*hi, 100*mem.Profile[StageMemory], where(mem), 100*other.Profile[StageOther], where(other))
+}
+
 // WriteMatrixText writes the report as a terminal table: a header with the
-// data and the machine, a line per cell, and notes on the columns.
+// data and the machine, a line per cell, and notes on the columns; with
+// profiles, a second table of where the time goes, and its reading.
 func WriteMatrixText(w io.Writer, rep *MatrixReport) error {
 	var b strings.Builder
 	for _, l := range matrixHeader(rep) {
@@ -129,6 +195,11 @@ func WriteMatrixText(w io.Writer, rep *MatrixReport) error {
 	b.WriteString("\n")
 	for _, n := range matrixNotes {
 		fmt.Fprintf(&b, "- %s\n", n)
+	}
+	if t := profileTable(rep); t != nil {
+		b.WriteString("\nwhere the time goes (share of CPU by stage):\n\n")
+		writeTable(&b, t)
+		fmt.Fprintf(&b, "\n%s\n- %s\n", profileReading(rep), profileNote)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -399,7 +470,30 @@ func MatrixReadmeSection(rep *MatrixReport, command, svg string) string {
 	for _, n := range matrixNotes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
+	if t := profileTable(rep); t != nil {
+		b.WriteString("\n**Where the time goes** (share of CPU by stage, first run of each cell):\n\n")
+		writeMarkdownTable(&b, t)
+		fmt.Fprintf(&b, "\n%s\n\n- %s\n", profileReading(rep), profileNote)
+	}
 	return b.String()
+}
+
+// writeMarkdownTable writes rows, header first, as a Markdown table, the
+// columns after the first three right-aligned.
+func writeMarkdownTable(b *strings.Builder, rows [][]string) {
+	for i, row := range rows {
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+		if i == 0 {
+			for j := range row {
+				if j < 3 {
+					b.WriteString("|---")
+				} else {
+					b.WriteString("|--:")
+				}
+			}
+			b.WriteString("|\n")
+		}
+	}
 }
 
 // UpdateReadme replaces what lies between ReadmeBegin and ReadmeEnd in the

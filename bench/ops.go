@@ -64,6 +64,11 @@ type Spec struct {
 	Workers int `json:"workers,omitempty"`
 	// Objects is the number of objects a put stores or a get reads.
 	Objects int `json:"objects,omitempty"`
+	// CPUProfile, for a chunkback backup, restore or verify, is a new file
+	// that receives a CPU profile (runtime/pprof) of the timed operation
+	// alone: the profiler starts after the target is opened and the source
+	// or destination file is open, and stops when the engine returns.
+	CPUProfile string `json:"cpu_profile,omitempty"`
 }
 
 // Outcome is what one operation did.
@@ -110,6 +115,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("bench: Cinder has no %s", s.Kind)
 	case (s.Kind == KindPut || s.Kind == KindGet) && (s.Objects <= 0 || s.ObjectSize <= 0 || s.Workers <= 0):
 		return fmt.Errorf("bench: %s needs a positive number of objects, object size and workers", s.Kind)
+	case s.CPUProfile != "" && (s.Engine != EngineChunkback || (s.Kind != KindBackup && s.Kind != KindRestore && s.Kind != KindVerify)):
+		return fmt.Errorf("bench: a CPU profile of %s %s: only chunkback's backup, restore and verify are profiled", s.Engine, s.Kind)
 	}
 	return errors.Join(
 		need(s.Target != "", "a target"),
@@ -146,18 +153,31 @@ func Run(ctx context.Context, s Spec) (*Outcome, error) {
 			return nil, err
 		}
 		defer f.Close()
+		stop, err := s.startProfile()
+		if err != nil {
+			return nil, err
+		}
 		start := time.Now()
 		res, err := e.Backup(ctx, f, backup.BackupOptions{
 			VolumeID: s.VolumeID, BackupID: s.BackupID, ParentID: s.ParentID,
 			Compression: s.Compression, ObjectSize: s.ObjectSize, BlockSize: s.BlockSize,
 		})
+		secs := time.Since(start).Seconds()
+		if perr := stop(); err == nil {
+			err = perr
+		}
 		if err != nil {
 			return nil, err
 		}
-		return &Outcome{Seconds: time.Since(start).Seconds(), Bytes: res.BytesRead, Objects: res.Objects, BytesStored: res.BytesStored}, nil
+		return &Outcome{Seconds: secs, Bytes: res.BytesRead, Objects: res.Objects, BytesStored: res.BytesStored}, nil
 	case KindRestore:
 		f, err := os.OpenFile(s.Dest, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
+			return nil, err
+		}
+		stop, err := s.startProfile()
+		if err != nil {
+			f.Close()
 			return nil, err
 		}
 		start := time.Now()
@@ -165,22 +185,33 @@ func Run(ctx context.Context, s Spec) (*Outcome, error) {
 		if cerr := f.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
+		secs := time.Since(start).Seconds()
+		if perr := stop(); err == nil {
+			err = perr
+		}
 		if err != nil {
 			return nil, err
 		}
-		return &Outcome{Seconds: time.Since(start).Seconds(), Bytes: res.Size, Objects: res.ObjectsRead, BytesStored: res.BytesRead}, nil
+		return &Outcome{Seconds: secs, Bytes: res.Size, Objects: res.ObjectsRead, BytesStored: res.BytesRead}, nil
 	case KindVerify:
 		info, err := e.Find(ctx, s.BackupID, s.VolumeID)
 		if err != nil {
 			return nil, err
 		}
 		var last backup.Progress
-		start := time.Now()
-		rep, err := e.Verify(ctx, s.BackupID, backup.VerifyOptions{Progress: func(p backup.Progress) { last = p }})
+		stop, err := s.startProfile()
 		if err != nil {
 			return nil, err
 		}
+		start := time.Now()
+		rep, err := e.Verify(ctx, s.BackupID, backup.VerifyOptions{Progress: func(p backup.Progress) { last = p }})
 		secs := time.Since(start).Seconds()
+		if perr := stop(); err == nil {
+			err = perr
+		}
+		if err != nil {
+			return nil, err
+		}
 		if !rep.OK() {
 			return nil, fmt.Errorf("bench: verify of %s found %d faults, the first: %s", s.BackupID, len(rep.Faults), rep.Faults[0])
 		}
@@ -192,6 +223,15 @@ func Run(ctx context.Context, s Spec) (*Outcome, error) {
 		}
 		return &Outcome{Seconds: time.Since(start).Seconds()}, nil
 	}
+}
+
+// startProfile starts the CPU profile s.CPUProfile asks for; the returned
+// function stops it (a no-op without one).
+func (s Spec) startProfile() (stop func() error, err error) {
+	if s.CPUProfile == "" {
+		return func() error { return nil }, nil
+	}
+	return StartCPUProfile(s.CPUProfile)
 }
 
 // runCinder runs a Cinder operation; its store is s.Target, in Cinder's

@@ -23,7 +23,10 @@ const matrixUsage = `usage: chunkbench matrix [flags]
 Runs every combination of --target x --codec x --object-size x --block-size x
 --workers x --ops, each --repeat times in a child process, on one generated
 source, and prints a table (median MB/s, its 95% confidence interval, peak RSS;
-latency percentiles for put and get). Lists are comma-separated.
+latency percentiles for put and get). Lists are comma-separated. With --profile,
+the first run of each backup, restore and verify is CPU-profiled and a second
+table gives each one's share of CPU per stage (hash, md5, codec, io, memory,
+other).
 
 `
 
@@ -52,6 +55,8 @@ func runMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	csvOut := fs.String("csv", "", "write the results as CSV to this file (- for standard output)")
 	svgOut := fs.String("svg", "", "write a chart of median MB/s per target and operation to this SVG file")
 	readme := fs.String("update-readme", "", "rewrite the section between the chunkbench markers of this Markdown file")
+	profile := fs.Bool("profile", false, "CPU-profile the first run of each backup, restore and verify and report where the time goes")
+	profileDir := fs.String("profile-dir", "", "with --profile, keep the profiles (pprof format) in this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,6 +66,10 @@ func runMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	c := bench.MatrixConfig{
 		Targets: list(*targets), Codecs: list(*codecs), Ops: list(*ops), Repeat: *repeat, Seed: *seed,
 		Mix: &bench.Mix{Compressible: *compressible, Zeros: *zeros}, Dir: *dir, Log: stderr,
+		Profile: *profile, ProfileDir: *profileDir,
+	}
+	if *profileDir != "" && !*profile {
+		return errors.New("--profile-dir needs --profile")
 	}
 	var err error
 	if c.Size, err = bench.ParseSize(*size); err != nil {

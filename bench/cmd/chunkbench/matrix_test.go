@@ -70,3 +70,30 @@ func TestRunMatrix(t *testing.T) {
 		require.Error(t, err, strings.Join(bad, " "))
 	}
 }
+
+// TestRunMatrixProfile runs the matrix subcommand with --profile: the
+// table, the JSON and the README get where the time goes.
+func TestRunMatrixProfile(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"matrix", "--profile-dir", dir}, &stdout, &stderr)
+	require.ErrorContains(t, err, "--profile-dir needs --profile")
+	readme := filepath.Join(dir, "README.md")
+	require.NoError(t, os.WriteFile(readme, []byte(bench.ReadmeBegin+"\n"+bench.ReadmeEnd+"\n"), 0o644))
+	err = run(context.Background(), []string{"matrix", "--target", filepath.Join(dir, "store"), "--size", "4MiB", "--object-size", "1MiB",
+		"--workers", "2", "--ops", "backup-full", "--repeat", "1", "--dir", dir, "--profile",
+		"--json", filepath.Join(dir, "r.json"), "--update-readme", readme}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	require.Contains(t, stdout.String(), "where the time goes")
+	f, err := os.Open(filepath.Join(dir, "r.json"))
+	require.NoError(t, err)
+	defer f.Close()
+	rep, err := bench.ReadMatrixJSON(f)
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 1)
+	require.Len(t, rep.Results[0].Profile, len(bench.ProfileStages()))
+	got, err := os.ReadFile(readme)
+	require.NoError(t, err)
+	require.Contains(t, string(got), "**Where the time goes**")
+	require.Contains(t, string(got), "--profile")
+}

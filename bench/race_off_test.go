@@ -1,0 +1,6 @@
+//go:build !race
+
+package bench
+
+// raceEnabled: not built with the race detector.
+const raceEnabled = false
