@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -60,17 +59,15 @@ func azureConfig(u *url.URL, getenv func(string) string) (azure.Config, error) {
 			append(append([]any{u.Redacted()}, args...), envAzureConnectionString, envAzureAccount, envAzureKey, envAzureSASToken)...)
 	}
 	var cfg azure.Config
-	if u.User != nil {
-		return cfg, bad("azblob URLs take no user or password; give credentials in the environment")
-	}
-	q := u.Query()
-	for k := range q {
+	for k := range u.Query() {
+		// Before any message that quotes the URL: a SAS is a secret.
 		if k == "sig" || k == "sv" || k == "se" || k == "sp" {
 			return cfg, fmt.Errorf("--target azblob://%s: the URL holds a SAS; put it in %s instead, where it stays out of shell history and logs", u.Host, envAzureSASToken)
 		}
-		if !slices.Contains(azureQuery, k) {
-			return cfg, bad("unknown parameter %q (known: %s)", k, strings.Join(azureQuery, ", "))
-		}
+	}
+	q, err := newQuery(u, azureQuery, "azblob URLs take no user or password; give credentials in the environment", bad)
+	if err != nil {
+		return cfg, err
 	}
 	cfg.Container = u.Host
 	cfg.Prefix = strings.Trim(u.Path, "/")

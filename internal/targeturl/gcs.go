@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -58,8 +57,9 @@ func gcsConfig(u *url.URL, getenv func(string) string) (gcs.Config, error) {
 			append([]any{u.Redacted()}, args...)...)
 	}
 	var cfg gcs.Config
-	if u.User != nil {
-		return cfg, bad("gs URLs take no user or password: set GOOGLE_APPLICATION_CREDENTIALS to a credentials file")
+	q, err := newQuery(u, gcsQuery(), "gs URLs take no user or password: set GOOGLE_APPLICATION_CREDENTIALS to a credentials file", bad)
+	if err != nil {
+		return cfg, err
 	}
 	if u.Port() != "" {
 		return cfg, bad("the host of a gs URL is the bucket, not host:port (for an emulator add ?endpoint=http://host:port)")
@@ -69,40 +69,21 @@ func gcsConfig(u *url.URL, getenv func(string) string) (gcs.Config, error) {
 		return cfg, bad("no bucket")
 	}
 	cfg.Prefix = strings.Trim(u.Path, "/")
-	q := u.Query()
-	for k := range q {
-		if !slices.Contains(gcsQuery(), k) {
-			return cfg, bad("unknown parameter %q (known: %s)", k, strings.Join(gcsQuery(), ", "))
-		}
-	}
 	cfg.Endpoint = q.Get("endpoint")
 	cfg.ProjectID = q.Get("project")
 	if cfg.ProjectID == "" {
 		cfg.ProjectID = getenv("GOOGLE_CLOUD_PROJECT")
 	}
 	cfg.CredentialsFile = getenv("GOOGLE_APPLICATION_CREDENTIALS")
-	if v := q.Get("anonymous"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return cfg, bad("anonymous=%q is not true or false", v)
-		}
-		cfg.Anonymous = b
-		if b {
-			cfg.CredentialsFile = "" // anonymous wins over the environment
-		}
+	q.boolean("anonymous", &cfg.Anonymous)
+	if cfg.Anonymous {
+		cfg.CredentialsFile = "" // anonymous wins over the environment
 	}
-	for key, dst := range map[string]*int{
-		"reader_chunk_size": &cfg.ReaderChunkSize,
-		"writer_chunk_size": &cfg.WriterChunkSize,
-		"num_retries":       &cfg.NumRetries,
-	} {
-		if v := q.Get(key); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return cfg, bad("%s=%q is not a number", key, v)
-			}
-			*dst = n
-		}
+	q.integer("reader_chunk_size", &cfg.ReaderChunkSize)
+	q.integer("writer_chunk_size", &cfg.WriterChunkSize)
+	q.integer("num_retries", &cfg.NumRetries)
+	if q.err != nil {
+		return cfg, q.err
 	}
 	if v := q.Get("retry_error_codes"); v != "" {
 		for code := range strings.SplitSeq(v, ",") {

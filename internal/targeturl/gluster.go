@@ -6,10 +6,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/chunkback/chunkback/gluster"
 )
@@ -56,8 +54,9 @@ func glusterConfig(u *url.URL) (gluster.Config, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("--target %s: "+format, append([]any{u.Redacted()}, args...)...)
 	}
-	if u.User != nil {
-		return gluster.Config{}, bad("GlusterFS has no credentials to put in the URL: use gluster://host[:port]/volume/path")
+	q, err := newQuery(u, glusterParams, "GlusterFS has no credentials to put in the URL: use gluster://host[:port]/volume/path", bad)
+	if err != nil {
+		return gluster.Config{}, err
 	}
 	if u.Hostname() == "" {
 		return gluster.Config{}, bad("no host: use gluster://host[:port]/volume/path (host:volume as Cinder's glusterfs_backup_share)")
@@ -66,12 +65,6 @@ func glusterConfig(u *url.URL) (gluster.Config, error) {
 	if volume == "" {
 		return gluster.Config{}, bad("no volume: use gluster://host[:port]/volume/path")
 	}
-	q := u.Query()
-	for k := range q {
-		if !slices.Contains(glusterParams, k) {
-			return gluster.Config{}, bad("unknown parameter %q (known: %s)", k, strings.Join(glusterParams, ", "))
-		}
-	}
 	cfg := gluster.Config{
 		Host:     u.Hostname(),
 		Volume:   volume,
@@ -79,28 +72,16 @@ func glusterConfig(u *url.URL) (gluster.Config, error) {
 		LogFile:  q.Get("log_file"),
 		LogLevel: q.Get("log_level"),
 	}
-	var err error
 	if p := u.Port(); p != "" {
 		if cfg.Port, err = strconv.Atoi(p); err != nil {
 			return gluster.Config{}, bad("port %q: use a number", p)
 		}
 	}
-	if v := q.Get("max_attempts"); v != "" {
-		if cfg.MaxAttempts, err = strconv.Atoi(v); err != nil {
-			return gluster.Config{}, bad("max_attempts=%q: use a whole number", v)
-		}
-	}
-	if v := q.Get("nosync"); v != "" {
-		if cfg.NoSync, err = strconv.ParseBool(v); err != nil {
-			return gluster.Config{}, bad("nosync=%q: use true or false", v)
-		}
-	}
-	if v := q.Get("connect_timeout"); v != "" {
-		if secs, aerr := strconv.Atoi(v); aerr == nil {
-			cfg.ConnectTimeout = time.Duration(secs) * time.Second
-		} else if cfg.ConnectTimeout, err = time.ParseDuration(v); err != nil {
-			return gluster.Config{}, bad("connect_timeout=%q: use seconds or a duration such as 90s", v)
-		}
+	q.integer("max_attempts", &cfg.MaxAttempts)
+	q.boolean("nosync", &cfg.NoSync)
+	q.duration("connect_timeout", &cfg.ConnectTimeout)
+	if q.err != nil {
+		return gluster.Config{}, q.err
 	}
 	if err := cfg.Validate(); err != nil {
 		return gluster.Config{}, fmt.Errorf("--target %s: %w", u.Redacted(), err)

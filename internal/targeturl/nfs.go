@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,8 +52,9 @@ func nfsConfig(u *url.URL) (nfs.Config, error) {
 			append([]any{u.Redacted()}, args...)...)
 	}
 	var cfg nfs.Config
-	if u.User != nil {
-		return cfg, bad("nfs URLs take no user or password (AUTH_SYS sends uid and gid: use ?uid=&gid=)")
+	q, err := newQuery(u, nfsQuery, "nfs URLs take no user or password (AUTH_SYS sends uid and gid: use ?uid=&gid=)", bad)
+	if err != nil {
+		return cfg, err
 	}
 	host := u.Hostname()
 	if host == "" {
@@ -69,12 +69,6 @@ func nfsConfig(u *url.URL) (nfs.Config, error) {
 			return cfg, bad("port %q is not a TCP port", p)
 		}
 		cfg.NFSPort = n
-	}
-	q := u.Query()
-	for k := range q {
-		if !slices.Contains(nfsQuery, k) {
-			return cfg, bad("unknown parameter %q (known: %s)", k, strings.Join(nfsQuery, ", "))
-		}
 	}
 	p := "/" + strings.Trim(u.Path, "/")
 	if p == "/" {
@@ -127,12 +121,8 @@ func nfsConfig(u *url.URL) (nfs.Config, error) {
 		}
 		cfg.Timeout = d
 	}
-	if v := q.Get("privileged_port"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return cfg, bad("privileged_port=%q is not true or false", v)
-		}
-		cfg.PrivilegedPort = b
+	if q.boolean("privileged_port", &cfg.PrivilegedPort); q.err != nil {
+		return cfg, q.err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("--target %q: %w", u.Redacted(), err)

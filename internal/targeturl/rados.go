@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,17 +46,12 @@ func radosConfig(u *url.URL) (ceph.Config, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("--target %s: "+format, append([]any{u.Redacted()}, args...)...)
 	}
-	if u.User != nil {
-		return ceph.Config{}, bad("credentials do not belong in the URL: give the path of a keyring with ?keyring=FILE")
+	q, err := newQuery(u, radosParams, "credentials do not belong in the URL: give the path of a keyring with ?keyring=FILE", bad)
+	if err != nil {
+		return ceph.Config{}, err
 	}
 	if u.Host == "" {
 		return ceph.Config{}, bad("no pool: use rados://pool/prefix")
-	}
-	q := u.Query()
-	for k := range q {
-		if !slices.Contains(radosParams, k) {
-			return ceph.Config{}, bad("unknown parameter %q (known: %s)", k, strings.Join(radosParams, ", "))
-		}
 	}
 	cfg := ceph.Config{
 		Pool:      u.Host,
@@ -67,11 +61,10 @@ func radosConfig(u *url.URL) (ceph.Config, error) {
 		Keyring:   q.Get("keyring"),
 		Namespace: q.Get("namespace"),
 	}
-	var err error
-	if cfg.ChunkSize, err = radosInt(q, "chunk_size"); err != nil {
+	if cfg.ChunkSize, err = radosInt(q.Values, "chunk_size"); err != nil {
 		return ceph.Config{}, bad("%v", err)
 	}
-	attempts, err := radosInt(q, "max_attempts")
+	attempts, err := radosInt(q.Values, "max_attempts")
 	if err != nil {
 		return ceph.Config{}, bad("%v", err)
 	}
@@ -80,7 +73,7 @@ func radosConfig(u *url.URL) (ceph.Config, error) {
 		key string
 		to  *time.Duration
 	}{{"connect_timeout", &cfg.ConnectTimeout}, {"op_timeout", &cfg.OpTimeout}, {"retry_interval", &cfg.RetryInterval}} {
-		if *d.to, err = radosDuration(q, d.key); err != nil {
+		if *d.to, err = radosDuration(q.Values, d.key); err != nil {
 			return ceph.Config{}, bad("%v", err)
 		}
 	}

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/chunkback/chunkback/s3"
 )
@@ -54,17 +51,12 @@ func s3ConfigFromURL(u *url.URL, getenv func(string) string) (s3.Config, error) 
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("--target %s: "+format, append([]any{u.Redacted()}, args...)...)
 	}
-	if u.User != nil {
-		return s3.Config{}, bad("credentials do not belong in the URL: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	q, err := newQuery(u, s3Params, "credentials do not belong in the URL: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", bad)
+	if err != nil {
+		return s3.Config{}, err
 	}
 	if u.Host == "" {
 		return s3.Config{}, bad("no bucket: use s3://bucket/prefix")
-	}
-	q := u.Query()
-	for k := range q {
-		if !slices.Contains(s3Params, k) {
-			return s3.Config{}, bad("unknown parameter %q (known: %s)", k, strings.Join(s3Params, ", "))
-		}
 	}
 	cfg := s3.Config{
 		Bucket:       u.Host,
@@ -89,47 +81,19 @@ func s3ConfigFromURL(u *url.URL, getenv func(string) string) (s3.Config, error) 
 	default:
 		return s3.Config{}, bad("checksum=%q: use when_supported or when_required", c)
 	}
-	var err error
-	boolParam := func(name string, dst *bool) {
-		if v := q.Get(name); v != "" && err == nil {
-			if *dst, err = strconv.ParseBool(v); err != nil {
-				err = bad("%s=%q: use true or false", name, v)
-			}
-		}
-	}
-	intParam := func(name string, dst *int) {
-		if v := q.Get(name); v != "" && err == nil {
-			if *dst, err = strconv.Atoi(v); err != nil {
-				err = bad("%s=%q: use a whole number", name, v)
-			}
-		}
-	}
-	sizeParam := func(name string, dst *int64) {
-		if v := q.Get(name); v != "" && err == nil {
-			if *dst, err = strconv.ParseInt(v, 10, 64); err != nil {
-				err = bad("%s=%q: use a size in bytes", name, v)
-			}
-		}
-	}
 	md5 := true
-	boolParam("path_style", &cfg.PathStyle)
-	boolParam("insecure", &cfg.InsecureSkipVerify)
-	boolParam("md5", &md5)
+	q.boolean("path_style", &cfg.PathStyle)
+	q.boolean("insecure", &cfg.InsecureSkipVerify)
+	q.boolean("md5", &md5)
 	cfg.DisableContentMD5 = !md5
-	intParam("max_attempts", &cfg.MaxAttempts)
-	intParam("max_pool_connections", &cfg.MaxPoolConnections)
-	intParam("part_concurrency", &cfg.PartConcurrency)
-	sizeParam("part_size", &cfg.PartSize)
-	sizeParam("multipart_threshold", &cfg.MultipartThreshold)
-	if v := q.Get("timeout"); v != "" && err == nil {
-		if secs, aerr := strconv.Atoi(v); aerr == nil {
-			cfg.Timeout = time.Duration(secs) * time.Second
-		} else if cfg.Timeout, err = time.ParseDuration(v); err != nil {
-			err = bad("timeout=%q: use seconds or a duration such as 90s", v)
-		}
-	}
-	if err != nil {
-		return s3.Config{}, err
+	q.integer("max_attempts", &cfg.MaxAttempts)
+	q.integer("max_pool_connections", &cfg.MaxPoolConnections)
+	q.integer("part_concurrency", &cfg.PartConcurrency)
+	q.size("part_size", &cfg.PartSize)
+	q.size("multipart_threshold", &cfg.MultipartThreshold)
+	q.duration("timeout", &cfg.Timeout)
+	if q.err != nil {
+		return s3.Config{}, q.err
 	}
 	if k := getenv("CHUNKBACK_S3_SSE_C_KEY"); k != "" {
 		if cfg.SSECustomerKey, err = base64.StdEncoding.DecodeString(k); err != nil {

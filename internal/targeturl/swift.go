@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/chunkback/chunkback/swift"
 )
@@ -55,17 +53,12 @@ func swiftConfigFromURL(u *url.URL, getenv func(string) string) (swift.Config, e
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("--target %s: "+format, append([]any{u.Redacted()}, args...)...)
 	}
-	if u.User != nil {
-		return swift.Config{}, bad("credentials do not belong in the URL: set OS_USERNAME and OS_PASSWORD (or OS_AUTH_TOKEN and OS_STORAGE_URL)")
+	q, err := newQuery(u, swiftParams, "credentials do not belong in the URL: set OS_USERNAME and OS_PASSWORD (or OS_AUTH_TOKEN and OS_STORAGE_URL)", bad)
+	if err != nil {
+		return swift.Config{}, err
 	}
 	if u.Host == "" {
 		return swift.Config{}, bad("no container: use swift://container/prefix")
-	}
-	q := u.Query()
-	for k := range q {
-		if !slices.Contains(swiftParams, k) {
-			return swift.Config{}, bad("unknown parameter %q (known: %s)", k, strings.Join(swiftParams, ", "))
-		}
 	}
 	param := func(name, env string) string {
 		if v := q.Get(name); v != "" {
@@ -98,7 +91,6 @@ func swiftConfigFromURL(u *url.URL, getenv func(string) string) (swift.Config, e
 	default:
 		return swift.Config{}, bad("auth=%q: use per_user (OS_AUTH_TOKEN, OS_STORAGE_URL) or single_user (OS_AUTH_URL, OS_USERNAME, OS_PASSWORD)", a)
 	}
-	var err error
 	if v := q.Get("auth_version"); v != "" {
 		if cfg.AuthVersion, err = strconv.Atoi(v); err != nil {
 			return swift.Config{}, bad("auth_version=%q: use 1, 2 or 3", v)
@@ -127,41 +119,20 @@ func swiftConfigFromURL(u *url.URL, getenv func(string) string) (swift.Config, e
 		cfg.Project, cfg.UserDomain, cfg.ProjectDomain = "", "", ""
 	}
 
-	boolParam := func(name, env string, dst *bool) {
-		if v := param(name, env); v != "" && err == nil {
-			if *dst, err = strconv.ParseBool(v); err != nil {
-				if !q.Has(name) {
-					name = env
-				}
-				err = bad("%s=%q: use true or false", name, v)
-			}
+	if q.Get("insecure") != "" {
+		q.boolean("insecure", &cfg.Insecure)
+	} else if v := getenv("OS_INSECURE"); v != "" {
+		if cfg.Insecure, err = strconv.ParseBool(v); err != nil {
+			return swift.Config{}, bad("OS_INSECURE=%q: use true or false", v)
 		}
 	}
-	durationParam := func(name string, dst *time.Duration) {
-		if v := q.Get(name); v != "" && err == nil {
-			if secs, aerr := strconv.Atoi(v); aerr == nil {
-				*dst = time.Duration(secs) * time.Second
-			} else if *dst, err = time.ParseDuration(v); err != nil {
-				err = bad("%s=%q: use seconds or a duration such as 90s", name, v)
-			}
-		}
-	}
-	boolParam("insecure", "OS_INSECURE", &cfg.Insecure)
-	if v := q.Get("segment_size"); v != "" && err == nil {
-		if cfg.SegmentSize, err = strconv.ParseInt(v, 10, 64); err != nil {
-			err = bad("segment_size=%q: use a size in bytes", v)
-		}
-	}
-	if v := q.Get("retry_attempts"); v != "" && err == nil {
-		if cfg.RetryAttempts, err = strconv.Atoi(v); err != nil {
-			err = bad("retry_attempts=%q: use a whole number (-1 for none)", v)
-		}
-	}
-	durationParam("retry_backoff", &cfg.RetryBackoff)
-	durationParam("timeout", &cfg.Timeout)
-	durationParam("connect_timeout", &cfg.ConnectTimeout)
-	if err != nil {
-		return swift.Config{}, err
+	q.size("segment_size", &cfg.SegmentSize)
+	q.integer("retry_attempts", &cfg.RetryAttempts)
+	q.duration("retry_backoff", &cfg.RetryBackoff)
+	q.duration("timeout", &cfg.Timeout)
+	q.duration("connect_timeout", &cfg.ConnectTimeout)
+	if q.err != nil {
+		return swift.Config{}, q.err
 	}
 	if err := cfg.Validate(); err != nil {
 		return swift.Config{}, fmt.Errorf("--target %s: %w", u.Redacted(), err)
