@@ -20,32 +20,6 @@ set -euo pipefail
 SERVER=ganesha
 source "$(dirname "$0")/lib.sh"
 
-# running PIDFILE tells whether the process in PIDFILE runs. Unlike lib.sh's
-# alive it does not take a zombie for a running process: a daemon killed
-# here stays one while nobody reaps it (a container's init may not).
-running() {
-    alive "$1" || return 1
-    local state
-    state=$(awk '{print $3}' "/proc/$(cat "$1")/stat" 2>/dev/null) || return 1
-    [ "$state" != Z ]
-}
-
-# stop_daemon PIDFILE stops the process in PIDFILE, if it runs (TERM, then
-# KILL after 10 s), and removes PIDFILE.
-stop_daemon() {
-    local pid i
-    if running "$1"; then
-        pid=$(cat "$1")
-        kill "$pid" 2>/dev/null || true
-        for i in $(seq 1 100); do
-            running "$1" || break
-            sleep 0.1
-        done
-        running "$1" && kill -9 "$pid" 2>/dev/null
-    fi
-    rm -f "$1"
-}
-
 DIR=$STATE_DIR/ganesha
 NETNS=chunkback-nfs
 NFS_PORT=${GANESHA_NFS_PORT:-12049}
@@ -54,7 +28,7 @@ PSEUDO=/export
 LOGFILE=$DIR/ganesha.log
 
 start() {
-    if env_ready ganesha && running "$DIR/ganesha.pid"; then
+    if env_ready ganesha && alive "$DIR/ganesha.pid"; then
         return 0
     fi
     drop_env ganesha
@@ -63,7 +37,7 @@ start() {
     mkdir -p "$DIR/export" "$DIR/recovery"
     # A ganesha started by hand, or left from a run whose pid file is gone,
     # would hold the ports.
-    if ! running "$DIR/ganesha.pid" && (exec 3<>"/dev/tcp/127.0.0.1/$NFS_PORT") 2>/dev/null; then
+    if ! alive "$DIR/ganesha.pid" && (exec 3<>"/dev/tcp/127.0.0.1/$NFS_PORT") 2>/dev/null; then
         die "port $NFS_PORT on 127.0.0.1 is taken by another process; set GANESHA_NFS_PORT"
     fi
 
@@ -106,7 +80,7 @@ LOG {
     Components { DBUS = FATAL; }
 }
 EOF
-    if ! running "$DIR/ganesha.pid"; then
+    if ! alive "$DIR/ganesha.pid"; then
         # -F keeps it in the foreground so spawn's pid is ganesha's own.
         spawn "$DIR/ganesha.pid" "$LOGFILE" ganesha.nfsd -F -f "$DIR/ganesha.conf" \
             -L "$LOGFILE" -p "$DIR/ganesha.pid.own" -N NIV_EVENT ||
@@ -114,7 +88,7 @@ EOF
     fi
     wait_tcp 127.0.0.1 "$NFS_PORT" 20 || die "ganesha does not answer on 127.0.0.1:$NFS_PORT"
     wait_tcp 127.0.0.1 "$MOUNT_PORT" 20 || die "ganesha's mount protocol does not answer on 127.0.0.1:$MOUNT_PORT"
-    running "$DIR/ganesha.pid" || die "ganesha.nfsd exited"
+    alive "$DIR/ganesha.pid" || die "ganesha.nfsd exited"
 
     write_env ganesha \
         "HOST=127.0.0.1" \
@@ -159,11 +133,11 @@ s.connect("/run/rpcbind.sock")' 2>/dev/null
 
 stop() {
     drop_env ganesha
-    stop_daemon "$DIR/ganesha.pid"
+    stop_pid "$DIR/ganesha.pid"
     # Only the instance that started rpcbind stops it (and its namespace):
     # another instance of this script (a test's private ganesha) may share it.
     if [ -s "$DIR/rpcbind.pid" ]; then
-        stop_daemon "$DIR/rpcbind.pid"
+        stop_pid "$DIR/rpcbind.pid"
         if ip netns list 2>/dev/null | grep -qw "^$NETNS"; then
             ip netns del "$NETNS" 2>/dev/null || true
         fi

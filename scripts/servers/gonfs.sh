@@ -13,31 +13,6 @@ set -euo pipefail
 SERVER=gonfs
 source "$(dirname "$0")/lib.sh"
 
-# running PIDFILE tells whether the process in PIDFILE runs. Unlike lib.sh's
-# alive it does not take a zombie for a running process: a daemon killed
-# here stays one while nobody reaps it (a container's init may not).
-running() {
-    alive "$1" || return 1
-    local state
-    state=$(awk '{print $3}' "/proc/$(cat "$1")/stat" 2>/dev/null) || return 1
-    [ "$state" != Z ]
-}
-
-# stop_daemon PIDFILE stops the process in PIDFILE, if it runs (TERM, then
-# KILL after 10 s), and removes PIDFILE.
-stop_daemon() {
-    local pid i
-    if running "$1"; then
-        pid=$(cat "$1")
-        kill "$pid" 2>/dev/null || true
-        for i in $(seq 1 100); do
-            running "$1" || break
-            sleep 0.1
-        done
-        running "$1" && kill -9 "$pid" 2>/dev/null
-    fi
-    rm -f "$1"
-}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 
 DIR=$STATE_DIR/gonfs
@@ -58,14 +33,14 @@ build() {
 }
 
 start() {
-    if env_ready gonfs && running "$DIR/gonfsd.pid"; then
+    if env_ready gonfs && alive "$DIR/gonfsd.pid"; then
         return 0
     fi
     drop_env gonfs
     mkdir -p "$DIR/export"
     build
     local port
-    if running "$DIR/gonfsd.pid" && [ -s "$DIR/port" ]; then
+    if alive "$DIR/gonfsd.pid" && [ -s "$DIR/port" ]; then
         port=$(cat "$DIR/port")
     else
         port=${GONFS_PORT:-$(free_port)}
@@ -74,7 +49,7 @@ start() {
             die "gonfsd did not start"
     fi
     wait_tcp 127.0.0.1 "$port" 20 || die "gonfsd does not answer on 127.0.0.1:$port"
-    running "$DIR/gonfsd.pid" || die "gonfsd exited"
+    alive "$DIR/gonfsd.pid" || die "gonfsd exited"
     write_env gonfs \
         "HOST=127.0.0.1" \
         "NFS_PORT=$port" \
@@ -87,7 +62,7 @@ start() {
 
 stop() {
     drop_env gonfs
-    stop_daemon "$DIR/gonfsd.pid"
+    stop_pid "$DIR/gonfsd.pid"
 }
 
 case ${1:-} in

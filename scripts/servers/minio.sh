@@ -25,19 +25,12 @@ SECRET_KEY=chunkback-minio-secret
 REGION=us-east-1
 BUCKET=chunkback-minio
 
-# running PIDFILE tells whether the process in PIDFILE runs and is not a
-# zombie: a killed server stays one until init reaps it, which the init of
-# some machines does late, and lib.sh's alive counts zombies as alive.
-running() {
-    alive "$1" && [ "$(ps -o stat= -p "$(cat "$1")" 2>/dev/null | cut -c1)" != Z ]
-}
-
 # port_of NAME prints the port kept in $DIR/NAME.port, choosing a free one
 # the first time (or when the server is down and something else took it).
 port_of() {
     local f=$DIR/$1.port p
     p=$(cat "$f" 2>/dev/null || true)
-    if [ -n "$p" ] && running "$DIR/$1.pid"; then
+    if [ -n "$p" ] && alive "$DIR/$1.pid"; then
         echo "$p"
         return
     fi
@@ -68,7 +61,7 @@ make_certs() {
 run() {
     local name=$1 port=$2
     shift 2
-    running "$DIR/$name.pid" && return 0
+    alive "$DIR/$name.pid" && return 0
     rm -f "$DIR/$name.pid" # stale: spawn waits for a new one
     mkdir -p "$DIR/$name-data"
     LOGFILE=$DIR/$name.log
@@ -128,7 +121,7 @@ stop() {
     drop_env minio
     local name
     for name in http tls; do
-        running "$DIR/$name.pid" || rm -f "$DIR/$name.pid"
+        alive "$DIR/$name.pid" || rm -f "$DIR/$name.pid"
         stop_pid "$DIR/$name.pid"
     done
 }
