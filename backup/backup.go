@@ -97,10 +97,7 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 	} else if !o.ReadHoles {
 		if extents = dataExtents(src, size); extents != nil {
 			holes = true
-			// The last block is read whatever it holds: its hash covers
-			// exactly the source's end.
-			last := (size - 1) / int64(o.BlockSize) * int64(o.BlockSize)
-			extents = append(extents, chunk.Extent{Offset: last, Length: size - last})
+			extents = append(extents, lastBlock(size, o.BlockSize))
 		}
 	}
 
@@ -190,15 +187,20 @@ func changedExtents(src io.Reader, size, parentSize int64, o BackupOptions) ([]c
 		return nil, fmt.Errorf("%w: Changed extents need a source that implements io.ReaderAt, with a known size (set Size)", ErrInvalidOptions)
 	}
 	extents := slices.Clone(o.Changed)
-	bs := int64(o.BlockSize)
 	if size > 0 {
-		last := (size - 1) / bs * bs
-		extents = append(extents, chunk.Extent{Offset: last, Length: size - last})
+		extents = append(extents, lastBlock(size, o.BlockSize))
 	}
-	if from := parentSize / bs * bs; from < size {
+	if from := parentSize / int64(o.BlockSize) * int64(o.BlockSize); from < size {
 		extents = append(extents, chunk.Extent{Offset: from, Length: size - from})
 	}
 	return extents, nil
+}
+
+// lastBlock is the source's last block, which an incremental or a sparse
+// read always reads: its hash covers exactly the source's end (size > 0).
+func lastBlock(size int64, blockSize int) chunk.Extent {
+	last := (size - 1) / int64(blockSize) * int64(blockSize)
+	return chunk.Extent{Offset: last, Length: size - last}
 }
 
 // sourceSize settles the source's size: as given, or measured by seeking.
