@@ -24,16 +24,11 @@ import (
 
 // Put implements target.Target; see the package documentation for how.
 func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts target.PutOptions) error {
-	if err := target.CheckName(name); err != nil {
-		return fmt.Errorf("azure: put: %w", err)
+	if err := target.CheckPut(name, body, size); err != nil {
+		return fmt.Errorf("azure: %w", err)
 	}
-	switch {
-	case size < 0:
-		return fmt.Errorf("azure: put %q: negative size %d: %w", name, size, target.ErrInvalidArgument)
-	case opts.ContentMD5 != nil && len(opts.ContentMD5) != md5.Size:
+	if opts.ContentMD5 != nil && len(opts.ContentMD5) != md5.Size {
 		return fmt.Errorf("azure: put %q: PutOptions.ContentMD5 is %d bytes long, not %d: %w", name, len(opts.ContentMD5), md5.Size, target.ErrInvalidArgument)
-	case body == nil && size > 0:
-		return fmt.Errorf("azure: put %q: nil body for %d bytes: %w", name, size, target.ErrInvalidArgument)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("azure: put %q: %w", name, err)

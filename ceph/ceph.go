@@ -317,14 +317,8 @@ func decodeRecord(raw []byte) (record, error) {
 // the index entry with one compare-and-set, then removes the data of the
 // entry it replaced.
 func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts target.PutOptions) error {
-	if err := target.CheckName(name); err != nil {
-		return fmt.Errorf("ceph: put: %w", err)
-	}
-	if size < 0 {
-		return fmt.Errorf("ceph: put %q: size %d is negative: %w", name, size, target.ErrInvalidArgument)
-	}
-	if body == nil && size > 0 {
-		return fmt.Errorf("ceph: put %q: nil body for %d bytes: %w", name, size, target.ErrInvalidArgument)
+	if err := target.CheckPut(name, body, size); err != nil {
+		return fmt.Errorf("ceph: %w", err)
 	}
 	end, err := t.begin(ctx, "put", name)
 	if err != nil {

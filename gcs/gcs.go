@@ -226,14 +226,10 @@ func (t *Target) key(name string) string { return t.prefix + name }
 // object is gone: the damaged generation had already replaced the old one
 // (unless the bucket keeps versions).
 func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts target.PutOptions) error {
-	if err := target.CheckName(name); err != nil {
-		return fmt.Errorf("gcs: put: %w", err)
+	if err := target.CheckPut(name, body, size); err != nil {
+		return fmt.Errorf("gcs: %w", err)
 	}
 	switch {
-	case size < 0:
-		return fmt.Errorf("gcs: put %q: negative size %d: %w", name, size, target.ErrInvalidArgument)
-	case body == nil && size > 0:
-		return fmt.Errorf("gcs: put %q: no body for %d bytes: %w", name, size, target.ErrInvalidArgument)
 	case opts.ContentMD5 != nil && len(opts.ContentMD5) != md5.Size:
 		return fmt.Errorf("gcs: put %q: ContentMD5 has %d bytes, not %d: %w", name, len(opts.ContentMD5), md5.Size, target.ErrInvalidArgument)
 	}

@@ -230,11 +230,8 @@ const copyChunk = bodycopy.Chunk
 
 // Put implements target.Target; see the package documentation for how.
 func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts target.PutOptions) (err error) {
-	if err := target.CheckName(name); err != nil {
-		return fmt.Errorf("gluster: put: %w", err)
-	}
-	if size < 0 {
-		return fmt.Errorf("gluster: put %q: negative size %d: %w", name, size, target.ErrInvalidArgument)
+	if err := target.CheckPut(name, body, size); err != nil {
+		return fmt.Errorf("gluster: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("gluster: put %q: %w", name, err)

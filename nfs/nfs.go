@@ -487,11 +487,8 @@ func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size 
 	if t.local != nil {
 		return t.local.Put(ctx, name, body, size, opts)
 	}
-	if err := target.CheckName(name); err != nil {
-		return fmt.Errorf("nfs: put: %w", err)
-	}
-	if size < 0 {
-		return fmt.Errorf("nfs: put %q: negative size %d: %w", name, size, target.ErrInvalidArgument)
+	if err := target.CheckPut(name, body, size); err != nil {
+		return fmt.Errorf("nfs: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("nfs: put %q: %w", name, err)

@@ -174,11 +174,8 @@ func (t *Target) String() string { return "posix:" + t.path }
 
 // Put implements target.Target; see the package documentation for how.
 func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts target.PutOptions) (err error) {
-	if err := target.CheckName(name); err != nil {
-		return fmt.Errorf("posix: put: %w", err)
-	}
-	if size < 0 {
-		return fmt.Errorf("posix: put %q: negative size %d: %w", name, size, target.ErrInvalidArgument)
+	if err := target.CheckPut(name, body, size); err != nil {
+		return fmt.Errorf("posix: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("posix: put %q: %w", name, err)

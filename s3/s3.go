@@ -283,18 +283,13 @@ func (t *Target) key(op, name string) (string, error) {
 
 // Put implements target.Target; see the package documentation for how.
 func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts target.PutOptions) error {
-	key, err := t.key("put", name)
-	if err != nil {
-		return err
+	if err := target.CheckPut(name, body, size); err != nil {
+		return fmt.Errorf("s3: %w", err)
 	}
-	switch {
-	case size < 0:
-		return fmt.Errorf("s3: put %q: negative size %d: %w", name, size, target.ErrInvalidArgument)
-	case opts.ContentMD5 != nil && len(opts.ContentMD5) != md5.Size:
+	if opts.ContentMD5 != nil && len(opts.ContentMD5) != md5.Size {
 		return fmt.Errorf("s3: put %q: PutOptions.ContentMD5 is %d bytes long, not %d: %w", name, len(opts.ContentMD5), md5.Size, target.ErrInvalidArgument)
-	case body == nil && size > 0:
-		return fmt.Errorf("s3: put %q: nil body for %d bytes: %w", name, size, target.ErrInvalidArgument)
 	}
+	key := t.keyPrefix + name
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("s3: put %q: %w", name, err)
 	}

@@ -248,16 +248,11 @@ func (t *Target) ensureSegmentContainer(ctx context.Context) error {
 
 // Put implements target.Target; see the package documentation for how.
 func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts target.PutOptions) error {
-	if err := target.CheckName(name); err != nil {
-		return fmt.Errorf("swift: put: %w", err)
+	if err := target.CheckPut(name, body, size); err != nil {
+		return fmt.Errorf("swift: %w", err)
 	}
-	switch {
-	case size < 0:
-		return fmt.Errorf("swift: put %q: negative size %d: %w", name, size, target.ErrInvalidArgument)
-	case len(opts.ContentMD5) != 0 && len(opts.ContentMD5) != md5.Size:
+	if len(opts.ContentMD5) != 0 && len(opts.ContentMD5) != md5.Size {
 		return fmt.Errorf("swift: put %q: PutOptions.ContentMD5 has %d bytes; an MD5 has %d: %w", name, len(opts.ContentMD5), md5.Size, target.ErrInvalidArgument)
-	case body == nil && size > 0:
-		return fmt.Errorf("swift: put %q: nil body for %d bytes: %w", name, size, target.ErrInvalidArgument)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("swift: put %q: %w", name, err)

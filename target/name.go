@@ -2,6 +2,7 @@ package target
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -71,4 +72,21 @@ func quoteName(name string) string {
 		return fmt.Sprintf("%q... (%d bytes)", name[:max], len(name))
 	}
 	return fmt.Sprintf("%q", name)
+}
+
+// CheckPut checks what every target checks before a Put touches the store:
+// a valid name (CheckName), a size that is not negative, and a body when
+// there are bytes to send. The errors wrap ErrInvalidArgument and name the
+// object; a target prefixes them with its own name.
+func CheckPut(name string, body io.Reader, size int64) error {
+	if err := CheckName(name); err != nil {
+		return fmt.Errorf("put: %w", err)
+	}
+	switch {
+	case size < 0:
+		return fmt.Errorf("put %q: negative size %d: %w", name, size, ErrInvalidArgument)
+	case body == nil && size > 0:
+		return fmt.Errorf("put %q: nil body for %d bytes: %w", name, size, ErrInvalidArgument)
+	}
+	return nil
 }

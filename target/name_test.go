@@ -2,6 +2,8 @@ package target
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -54,6 +56,31 @@ func TestCheckName(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("CheckName(%q) = %q, want it to mention %q", name, err, want)
+		}
+	}
+}
+
+func TestCheckPut(t *testing.T) {
+	body := strings.NewReader("x")
+	if err := CheckPut("a/b", body, 1); err != nil {
+		t.Fatalf("valid put: %v", err)
+	}
+	if err := CheckPut("a/b", nil, 0); err != nil {
+		t.Fatalf("empty put without a body: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		body io.Reader
+		size int64
+		want string
+	}{
+		{"", body, 1, "put: empty object name"},
+		{"a", body, -1, `put "a": negative size -1`},
+		{"a", nil, 5, `put "a": nil body for 5 bytes`},
+	} {
+		err := CheckPut(tc.name, tc.body, tc.size)
+		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(fmt.Sprint(err), tc.want) {
+			t.Errorf("CheckPut(%q, %d) = %v, want ErrInvalidArgument and %q", tc.name, tc.size, err, tc.want)
 		}
 	}
 }

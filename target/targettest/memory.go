@@ -54,11 +54,8 @@ const memChunk = 256 << 10
 
 // Put implements target.Target.
 func (m *Memory) Put(ctx context.Context, name string, body io.ReadSeeker, size int64, opts target.PutOptions) error {
-	if err := target.CheckName(name); err != nil {
-		return fmt.Errorf("memory: put: %w", err)
-	}
-	if size < 0 {
-		return fmt.Errorf("memory: put %q: negative size %d: %w", name, size, target.ErrInvalidArgument)
+	if err := target.CheckPut(name, body, size); err != nil {
+		return fmt.Errorf("memory: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: put %q: %w", name, err)
