@@ -218,10 +218,10 @@ func (e *Engine) runRestore(ctx context.Context, plan []*restoreObject, gaps []s
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var raw, out []byte
+			var out []byte
 			for ro := range work {
 				var err error
-				raw, out, err = e.restoreOne(ctx, ro, dst, wb, verifyMD5, checker, mt, raw, out)
+				out, err = e.restoreOne(ctx, ro, dst, wb, verifyMD5, checker, mt, out)
 				if err != nil {
 					cancel(err)
 				}
@@ -287,102 +287,120 @@ func (e *Engine) runRestore(ctx context.Context, plan []*restoreObject, gaps []s
 	return context.Cause(ctx)
 }
 
-// restoreOne reads one object, checks it and writes its pieces. raw and out
-// are the worker's reusable buffers.
-func (e *Engine) restoreOne(ctx context.Context, ro *restoreObject, dst io.WriterAt, wb *writeback, verifyMD5 bool, checker *blockChecker, mt *meter, raw, out []byte) ([]byte, []byte, error) {
-	data, raw, out, err := e.readObject(ctx, ro.info, ro.meta, raw, out, verifyMD5)
-	if err != nil {
-		return raw, out, err
+// restoreOne reads one object, checks it and writes its pieces. out is the
+// worker's reusable buffer.
+func (e *Engine) restoreOne(ctx context.Context, ro *restoreObject, dst io.WriterAt, wb *writeback, verifyMD5 bool, checker *blockChecker, mt *meter, out []byte) ([]byte, error) {
+	data, stored, err := e.readObject(ctx, ro.info, ro.meta, out, verifyMD5)
+	if data != nil {
+		out = data
 	}
-	mt.stored.Add(int64(len(raw)))
+	if err != nil {
+		return out, err
+	}
+	mt.stored.Add(stored)
 	mt.changed.Add(int64(len(data)))
 	mt.count.Add(1)
 	source := fmt.Sprintf("object %s of backup %s", ro.meta.Name, ro.info.ID)
 	for _, p := range ro.pieces {
 		chunk := data[p.objOff : p.objOff+p.length]
 		if err := checker.check(p.dstOff, p.length, chunk, source); err != nil {
-			return raw, out, err
+			return out, err
 		}
 		if _, err := dst.WriteAt(chunk, p.dstOff); err != nil {
-			return raw, out, fmt.Errorf("%w: writing at byte %d: %w", ErrDestination, p.dstOff, err)
+			return out, fmt.Errorf("%w: writing at byte %d: %w", ErrDestination, p.dstOff, err)
 		}
 		wb.start(p.dstOff, p.length)
 		mt.done.Add(p.length)
 	}
-	return raw, out, nil
+	return out, nil
 }
 
-// readObject fetches one data object, decompresses it and checks its length
-// and, if checkMD5, its MD5. It returns the data and the (possibly grown)
-// buffers.
-func (e *Engine) readObject(ctx context.Context, b *Info, obj ObjectMeta, raw, out []byte, checkMD5 bool) (data, rawOut, outOut []byte, err error) {
+// readObject fetches one data object, decompressing it as it arrives into
+// out (reused when large enough), and checks its length and, if checkMD5,
+// its MD5. It returns the data (nil with out unused on some errors) and the
+// number of stored bytes read. Only the decompressed object is held in
+// memory, never the stored one as well.
+func (e *Engine) readObject(ctx context.Context, b *Info, obj ObjectMeta, out []byte, checkMD5 bool) (data []byte, stored int64, err error) {
 	name := b.loc.full(obj.Name)
 	codec, err := compress.ForMetadata(obj.Compression)
 	if err != nil {
-		return nil, raw, out, fmt.Errorf("%w: object %s of backup %s: %w", ErrCorrupt, name, b.ID, err)
+		return nil, 0, fmt.Errorf("%w: object %s of backup %s: %w", ErrCorrupt, name, b.ID, err)
 	}
-	// A stored object is never longer than its data: Cinder and chunkback
-	// store it raw when compression does not make it smaller. So one
-	// allocation of Length+1 bytes (the 1 sees the end) holds any object.
-	if int64(cap(raw)) < obj.Length+1 {
-		raw = make([]byte, 0, obj.Length+1)
+	if obj.Length > maxObjectLength {
+		return nil, 0, fmt.Errorf("%w: object %s of backup %s: length %d is larger than any object chunkback or Cinder writes", ErrCorrupt, name, b.ID, obj.Length)
 	}
-	raw, err = e.readAll(ctx, name, raw[:0], obj.Length)
+	rc, err := e.openStored(ctx, b, obj)
 	if err != nil {
-		if errors.Is(err, ErrCorrupt) {
-			return nil, raw, out, fmt.Errorf("%w (backup %s)", err, b.ID)
-		}
 		if errors.Is(err, target.ErrNotFound) {
-			return nil, raw, out, fmt.Errorf("%w: object %s of backup %s is missing", ErrCorrupt, name, b.ID)
+			return nil, 0, fmt.Errorf("%w: object %s of backup %s is missing", ErrCorrupt, name, b.ID)
 		}
-		return nil, raw, out, fmt.Errorf("reading %s: %w", name, err)
-	}
-	if codec.Name() == "none" {
-		data = raw
-		if int64(len(data)) != obj.Length {
-			return nil, raw, out, fmt.Errorf("%w: object %s of backup %s holds %d bytes, its metadata says %d", ErrCorrupt, name, b.ID, len(data), obj.Length)
-		}
-	} else {
-		out, err = codec.Decompress(out[:0], raw, int(obj.Length))
-		if err != nil {
-			return nil, raw, out, fmt.Errorf("%w: object %s of backup %s: %w", ErrCorrupt, name, b.ID, err)
-		}
-		data = out
-	}
-	if !checkMD5 {
-		return data, raw, out, nil
-	}
-	sum := md5.Sum(data)
-	if hex.EncodeToString(sum[:]) != obj.MD5 {
-		return nil, raw, out, fmt.Errorf("%w: object %s of backup %s: MD5 %x does not match the metadata's %s", ErrCorrupt, name, b.ID, sum, obj.MD5)
-	}
-	return data, raw, out, nil
-}
-
-// readAll reads a whole object into buf, reusing its capacity. An object
-// longer than limit bytes is an error (a stored object is never longer than
-// its data), so a damaged store cannot make a restore read without bound.
-func (e *Engine) readAll(ctx context.Context, name string, buf []byte, limit int64) ([]byte, error) {
-	rc, err := e.t.Get(ctx, name, 0, -1)
-	if err != nil {
-		return buf[:0], err
+		return nil, 0, fmt.Errorf("reading %s: %w", name, err)
 	}
 	defer rc.Close()
-	buf = buf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)] // let append pick the growth
-		}
-		n, err := rc.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			return buf, fmt.Errorf("%w: %s holds more than the %d bytes of its data", ErrCorrupt, name, limit)
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
+	// A stored object is never longer than its data: Cinder and chunkback
+	// store it raw when compression does not make it smaller. So a damaged
+	// store cannot make a restore read more than Length+1 bytes.
+	body := &boundedReader{r: rc, left: obj.Length + 1}
+	data, err = compress.DecompressFrom(codec, out, body, int(obj.Length))
+	if errors.Is(err, compress.ErrCorrupt) {
+		// Say why, when it is that the object is too long.
+		if _, derr := io.Copy(io.Discard, body); errors.Is(derr, errTooLong) {
+			err = derr
 		}
 	}
+	stored = obj.Length + 1 - body.left
+	switch {
+	case errors.Is(err, errTooLong):
+		return data, stored, fmt.Errorf("%w: %s of backup %s holds more than the %d bytes of its data", ErrCorrupt, name, b.ID, obj.Length)
+	case errors.Is(err, compress.ErrCorrupt):
+		return data, stored, fmt.Errorf("%w: object %s of backup %s: %w", ErrCorrupt, name, b.ID, err)
+	case err != nil:
+		return data, stored, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if checkMD5 {
+		sum := md5.Sum(data)
+		if hex.EncodeToString(sum[:]) != obj.MD5 {
+			return data, stored, fmt.Errorf("%w: object %s of backup %s: MD5 %x does not match the metadata's %s", ErrCorrupt, name, b.ID, sum, obj.MD5)
+		}
+	}
+	return data, stored, nil
+}
+
+// maxObjectLength is the largest object length a restore accepts from
+// metadata: BackupOptions.ObjectSize's limit, well above Cinder's largest
+// default (the posix driver's 1999994880).
+const maxObjectLength = 1<<31 - 1
+
+// openStored opens the stored bytes of one data object: the one place
+// restore and verify read data objects from the target.
+func (e *Engine) openStored(ctx context.Context, b *Info, obj ObjectMeta) (io.ReadCloser, error) {
+	return e.t.Get(ctx, b.loc.full(obj.Name), 0, -1)
+}
+
+// errTooLong is boundedReader's error for a body longer than its limit.
+var errTooLong = errors.New("stored object longer than its data")
+
+// boundedReader reads at most left bytes and fails with errTooLong
+// rather than reading more.
+type boundedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// Is there more? One byte past the limit is an error.
+		var one [1]byte
+		n, err := b.r.Read(one[:])
+		if n > 0 {
+			return 0, errTooLong
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }

@@ -159,11 +159,12 @@ func (e *Engine) verifyOne(ctx context.Context, b *Info, rep *VerifyReport, mt *
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var raw, out []byte
+			var out []byte
 			for obj := range work {
-				var data []byte
-				var err error
-				data, raw, out, err = e.readObject(ctx, b, obj, raw, out, true)
+				data, stored, err := e.readObject(ctx, b, obj, out, true)
+				if data != nil {
+					out = data
+				}
 				if err == nil {
 					if obj.Offset%int64(m.BlockSize) != 0 {
 						err = fmt.Errorf("%w: offset %d is not a multiple of the block size %d", ErrCorrupt, obj.Offset, m.BlockSize)
@@ -190,7 +191,7 @@ func (e *Engine) verifyOne(ctx context.Context, b *Info, rep *VerifyReport, mt *
 				}
 				mu.Unlock()
 				mt.done.Add(obj.Length)
-				mt.stored.Add(int64(len(raw)))
+				mt.stored.Add(stored)
 				mt.count.Add(1)
 			}
 		}()

@@ -1,0 +1,229 @@
+package compress
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/dsnet/compress/bzip2"
+	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/zstd"
+)
+
+// DecompressFrom is Decompress for compressed data read from src (to its
+// end) instead of held in memory, so a restore holds only the decompressed
+// object, not the stored one as well.
+//
+// The checks are Decompress's, and its errors wrap ErrCorrupt, except that
+// an error reading src (a dropped connection) is returned wrapped as it is,
+// not as corruption, so callers can retry it.
+func DecompressFrom(c Codec, dst []byte, src io.Reader, size int) ([]byte, error) {
+	if err := checkSize(c.Name(), size); err != nil {
+		return dst[:0], err
+	}
+	r := &sourceReader{r: src}
+	var out []byte
+	var err error
+	switch c := c.(type) {
+	case noneCodec:
+		out, err = noneFrom(dst, r, size)
+	case *zlibCodec:
+		out, err = zlibFrom(c.name, dst, r, size)
+	case *bz2Codec:
+		out, err = bz2From(c.name, dst, r, size)
+	case *zstdCodec:
+		out, err = zstdFrom(c.name, dst, r, size)
+	default:
+		return dst[:0], fmt.Errorf("compress: codec %q cannot decompress a stream", c.Name())
+	}
+	if err != nil && r.err != nil {
+		// The decoder failed because the source did: that is the error.
+		return out, fmt.Errorf("reading compressed data: %w", r.err)
+	}
+	return out, err
+}
+
+// sourceReader remembers the first error other than io.EOF its reader
+// returned, so that a broken source is not reported as corrupt data.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// atEOF reports whether r has nothing more to read.
+func atEOF(r io.Reader) (bool, error) {
+	var one [1]byte
+	for range 100 {
+		n, err := r.Read(one[:])
+		if n > 0 {
+			return false, nil
+		}
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return false, io.ErrNoProgress
+}
+
+func noneFrom(dst []byte, src io.Reader, size int) ([]byte, error) {
+	out := outBuf(dst, size)
+	n, err := io.ReadFull(src, out)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return out[:0], corrupt("none", "object is %d bytes, expected %d", n, size)
+	}
+	if err != nil {
+		return out[:0], corrupt("none", "%v", err)
+	}
+	if end, err := atEOF(src); err != nil {
+		return out[:0], corrupt("none", "%v", err)
+	} else if !end {
+		return out[:0], corrupt("none", "object is longer than the expected %d bytes", size)
+	}
+	return out, nil
+}
+
+// zlibStream is a pooled zlib decoder reading through a buffer of its own
+// (the flate decoder needs an io.ByteReader).
+type zlibStream struct {
+	buf *bufio.Reader
+	zr  io.ReadCloser // also a zlib.Resetter
+	one [1]byte
+}
+
+var zlibStreams = sync.Pool{New: func() any {
+	s := &zlibStream{}
+	s.buf = bufio.NewReaderSize(eofReader{}, 64<<10)
+	return s
+}}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+func zlibFrom(name string, dst []byte, src io.Reader, size int) ([]byte, error) {
+	s := zlibStreams.Get().(*zlibStream)
+	defer func() {
+		s.buf.Reset(eofReader{})
+		zlibStreams.Put(s)
+	}()
+	s.buf.Reset(src)
+	if s.zr == nil {
+		zr, err := zlib.NewReader(s.buf)
+		if err != nil {
+			return dst[:0], corrupt(name, "%v", err)
+		}
+		s.zr = zr
+	} else if err := s.zr.(zlib.Resetter).Reset(s.buf, nil); err != nil {
+		return dst[:0], corrupt(name, "%v", err)
+	}
+	out := outBuf(dst, size)
+	if err := readExact(name, s.zr, out, s.one[:]); err != nil {
+		return out[:0], err
+	}
+	if end, err := atEOF(s.buf); err != nil {
+		return out[:0], corrupt(name, "%v", err)
+	} else if !end {
+		return out[:0], corrupt(name, "trailing data after the zlib stream")
+	}
+	return out, nil
+}
+
+// bz2Stream is a pooled bzip2 decoder.
+type bz2Stream struct {
+	zr  *bzip2.Reader
+	one [1]byte
+}
+
+var bz2Streams = sync.Pool{New: func() any {
+	s := &bz2Stream{}
+	s.zr, _ = bzip2.NewReader(eofReader{}, nil) // never fails
+	return s
+}}
+
+func bz2From(name string, dst []byte, src io.Reader, size int) ([]byte, error) {
+	s := bz2Streams.Get().(*bz2Stream)
+	defer func() {
+		_ = s.zr.Reset(eofReader{})
+		bz2Streams.Put(s)
+	}()
+	if err := s.zr.Reset(src); err != nil {
+		return dst[:0], corrupt(name, "%v", err)
+	}
+	out := outBuf(dst, size)
+	// As in bz2Decompress: concatenated streams are read, anything else
+	// after the last one is an error.
+	if err := readExact(name, s.zr, out, s.one[:]); err != nil {
+		return out[:0], err
+	}
+	return out, nil
+}
+
+// zstdStream is a pooled streaming zstd decoder with a buffer to peek at
+// the frame header through.
+type zstdStream struct {
+	buf *bufio.Reader
+	dec *zstd.Decoder
+	one [1]byte
+}
+
+var zstdStreams = sync.Pool{New: func() any {
+	d, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1), // decode in the caller's goroutine
+		zstd.WithDecoderMaxWindow(zstdMaxWindow),
+	)
+	if err != nil {
+		panic(err) // options are constant and valid
+	}
+	return &zstdStream{buf: bufio.NewReaderSize(eofReader{}, 64<<10), dec: d}
+}}
+
+func zstdFrom(name string, dst []byte, src io.Reader, size int) ([]byte, error) {
+	s := zstdStreams.Get().(*zstdStream)
+	defer func() {
+		_ = s.dec.Reset(nil)
+		s.buf.Reset(eofReader{})
+		zstdStreams.Put(s)
+	}()
+	s.buf.Reset(src)
+	head, err := s.buf.Peek(zstd.HeaderMaxSize)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return dst[:0], corrupt(name, "%v", err)
+	}
+	var h zstd.Header
+	if err := h.Decode(head); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return dst[:0], corrupt(name, "truncated frame header")
+		}
+		return dst[:0], corrupt(name, "%v", err)
+	}
+	switch {
+	case h.Skippable:
+		return dst[:0], corrupt(name, "skippable frame instead of a data frame")
+	case !h.HasFCS:
+		return dst[:0], corrupt(name, "frame without content size (python-zstd cannot read it either)")
+	case h.FrameContentSize != uint64(size):
+		return dst[:0], corrupt(name, "frame content size %d, expected %d", h.FrameContentSize, size)
+	}
+	if err := s.dec.Reset(s.buf); err != nil {
+		return dst[:0], corrupt(name, "%v", err)
+	}
+	out := outBuf(dst, size)
+	// readExact also rejects a second frame that decodes to anything.
+	if err := readExact(name, s.dec, out, s.one[:]); err != nil {
+		return out[:0], err
+	}
+	return out, nil
+}
