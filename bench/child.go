@@ -70,9 +70,13 @@ func childMain(args []string) error {
 	if err := dec.Decode(&s); err != nil {
 		return fmt.Errorf("bench: child: bad spec: %w", err)
 	}
+	start := currentRSS()
 	out, err := Run(context.Background(), s)
 	if err != nil {
 		return err
+	}
+	if s.Engine != EngineCinder { // Cinder runs in a Python child of its own
+		out.StartRSS = start
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }

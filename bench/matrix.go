@@ -349,6 +349,10 @@ type Result struct {
 	Samples []float64 `json:"samples"`
 	Seconds []float64 `json:"seconds"`
 	PeakRSS []int64   `json:"peak_rss"`
+	// OpRSS has, per run, the memory the operation added to its process:
+	// peak RSS less the RSS of the loaded program before it started (0:
+	// not measured).
+	OpRSS []int64 `json:"op_rss,omitempty"`
 	// Latency is, for put and get, the median over the runs of each run's
 	// per-object latency percentiles.
 	Latency *Latency `json:"latency_ms,omitempty"`
@@ -580,6 +584,9 @@ func (m *matrixRun) runCell(ctx context.Context, cell Cell, tag string) (*Result
 		res.Samples = append(res.Samples, v)
 		res.Seconds = append(res.Seconds, out.Seconds)
 		res.PeakRSS = append(res.PeakRSS, out.PeakRSS)
+		if out.StartRSS > 0 {
+			res.OpRSS = append(res.OpRSS, out.PeakRSS-out.StartRSS)
+		}
 		if out.Latency != nil {
 			lats = append(lats, out.Latency)
 		}

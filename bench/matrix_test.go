@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +176,9 @@ func sampleReport() *MatrixReport {
 		for _, s := range samples {
 			r.Seconds = append(r.Seconds, float64(r.Bytes)/1e6/s)
 			r.PeakRSS = append(r.PeakRSS, 100<<20)
+			if c.Engine == EngineChunkback {
+				r.OpRSS = append(r.OpRSS, 60<<20)
+			}
 		}
 		return r
 	}
@@ -219,12 +223,14 @@ func TestMatrixJSONAndCSV(t *testing.T) {
 	require.Equal(t, "2.500", rows[1][col("latency_p90_ms")])
 	require.Equal(t, "100.000", rows[1][col("peak_rss_per_object_size")])
 	require.Equal(t, "", rows[3][col("peak_rss_per_object_size")], "restic has no object size")
+	require.Equal(t, strconv.Itoa(60<<20), rows[1][col("op_rss_bytes")])
+	require.Equal(t, "0", rows[3][col("op_rss_bytes")], "restic runs in a process of its own")
 	require.Equal(t, "", rows[2][col("latency_p50_ms")])
 
 	b.Reset()
 	require.NoError(t, WriteMatrixText(&b, rep))
 	require.Contains(t, b.String(), "Test CPU")
-	require.Regexp(t, `chunkback\s+file\s+backup-full\s+zlib\s+1MiB\s+32KiB\s+2\s+200.0\s+190.0-210.0 \(75%\)\s+100.0\s+100.00`, b.String())
+	require.Regexp(t, `chunkback\s+file\s+backup-full\s+zlib\s+1MiB\s+32KiB\s+2\s+200.0\s+190.0-210.0 \(75%\)\s+100.0\s+60.0\s+60.00`, b.String())
 }
 
 // svgBar is a bar of the chart.
@@ -352,6 +358,13 @@ func TestMatrixEndToEnd(t *testing.T) {
 		for i := range r.Samples {
 			require.Greater(t, r.Samples[i], 0.0, r.Key)
 			require.Greater(t, r.PeakRSS[i], int64(1<<20), "%s: peak RSS measured in a child", r.Key)
+		}
+		if r.Engine == EngineChunkback {
+			require.Len(t, r.OpRSS, 2, r.Key)
+			for i := range r.OpRSS {
+				require.Positive(t, r.OpRSS[i], r.Key)
+				require.Less(t, r.OpRSS[i], r.PeakRSS[i], "%s: the program's own RSS is not the operation's", r.Key)
+			}
 		}
 		require.Equal(t, isRaw(r.Op), r.Latency != nil, r.Key)
 		switch {

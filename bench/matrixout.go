@@ -46,9 +46,12 @@ func span(xs []float64) (lo, hi float64) {
 }
 
 // maxRSSOf returns the largest of a result's peak RSS figures.
-func maxRSSOf(r Result) int64 {
+func maxRSSOf(r Result) int64 { return maxOf(r.PeakRSS) }
+
+// maxOf returns the largest of xs, 0 when empty.
+func maxOf(xs []int64) int64 {
 	var m int64
-	for _, v := range r.PeakRSS {
+	for _, v := range xs {
 		m = max(m, v)
 	}
 	return m
@@ -73,7 +76,7 @@ func matrixHeader(rep *MatrixReport) []string {
 
 // matrixTable returns the rows of the terminal table, header first.
 func matrixTable(rep *MatrixReport) [][]string {
-	t := [][]string{{"engine", "target", "op", "codec", "object", "block", "workers", "MB/s", "95% CI", "peak RSS MiB", "RSS/object", "p50 ms", "p90 ms", "p99 ms"}}
+	t := [][]string{{"engine", "target", "op", "codec", "object", "block", "workers", "MB/s", "95% CI", "peak RSS MiB", "op MiB", "op/object", "p50 ms", "p90 ms", "p99 ms"}}
 	dash := func(v int64, f func(int64) string) string {
 		if v == 0 {
 			return "-"
@@ -87,9 +90,12 @@ func matrixTable(rep *MatrixReport) [][]string {
 		if s.Confidence < 0.95 {
 			ci += fmt.Sprintf(" (%.0f%%)", 100*s.Confidence)
 		}
-		rss, per := "-", "-"
+		rss, op, per := "-", "-", "-"
 		if m := maxRSSOf(r); m > 0 {
 			rss = fmt.Sprintf("%.1f", mib(m))
+		}
+		if m := maxOf(r.OpRSS); m > 0 {
+			op = fmt.Sprintf("%.1f", mib(m))
 			if r.ObjectSize > 0 {
 				per = fmt.Sprintf("%.2f", float64(m)/float64(r.ObjectSize))
 			}
@@ -103,7 +109,7 @@ func matrixTable(rep *MatrixReport) [][]string {
 			w = strconv.Itoa(r.Workers)
 		}
 		t = append(t, []string{r.Engine, r.Target, r.Op, r.Codec, dash(r.ObjectSize, short), dash(int64(r.BlockSize), short), w,
-			fmt.Sprintf("%.1f", s.Median), ci, rss, per, p50, p90, p99})
+			fmt.Sprintf("%.1f", s.Median), ci, rss, op, per, p50, p90, p99})
 	}
 	return t
 }
@@ -112,7 +118,7 @@ func matrixTable(rep *MatrixReport) [][]string {
 var matrixNotes = []string{
 	"MB/s: median over the runs of bytes / wall seconds, decimal MB (10^6 bytes): source bytes for backups, restore and verify, object bytes for put and get.",
 	"95% CI: confidence interval of the median from order statistics (bench/stats); with 5 runs or fewer it is min-max, and its coverage is given in brackets.",
-	"peak RSS MiB: the largest over the runs of the peak RSS of the child process that ran the operation alone (wait4's rusage); RSS/object: that / object size.",
+	"peak RSS MiB: the largest over the runs of the peak RSS of the child process that ran the operation alone (wait4's rusage). op MiB: the largest memory the operation added to it (peak RSS less the RSS of the loaded program just before; chunkbench links every SDK, whose code and initialisation take about 37 MiB, 23 of them Google's storage SDK); op/object: that / object size, the figure bounded by workers + 2.",
 	"p50/p90/p99 ms: put and get only, per-object latency percentiles of each run, median over the runs.",
 	"Incrementals (backup-incr-1, -10) back up a copy with 1% / 10% of the blocks changed, scattered, on the cell's full backup; restore and verify read that full backup.",
 }
@@ -208,7 +214,7 @@ func WriteMatrixText(w io.Writer, rep *MatrixReport) error {
 // matrixCSVHeader is the header line of WriteMatrixCSV.
 var matrixCSVHeader = []string{"key", "engine", "target", "op", "codec", "object_size", "block_size", "workers", "bytes", "runs",
 	"median_mb_per_s", "ci_low_mb_per_s", "ci_high_mb_per_s", "ci_confidence", "min_mb_per_s", "max_mb_per_s",
-	"median_seconds", "peak_rss_bytes", "peak_rss_per_object_size", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms"}
+	"median_seconds", "peak_rss_bytes", "peak_rss_per_object_size", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "op_rss_bytes"}
 
 // MatrixCSVHeader returns the header line of WriteMatrixCSV.
 func MatrixCSVHeader() []string { return slices.Clone(matrixCSVHeader) }
@@ -235,7 +241,7 @@ func WriteMatrixCSV(w io.Writer, rep *MatrixReport) error {
 		_ = cw.Write([]string{r.Key, r.Engine, r.Target, r.Op, r.Codec, strconv.FormatInt(r.ObjectSize, 10), strconv.Itoa(r.BlockSize),
 			strconv.Itoa(r.Workers), strconv.FormatInt(r.Bytes, 10), strconv.Itoa(len(r.Samples)),
 			f(s.Median, 1), f(s.Low, 1), f(s.High, 1), f(s.Confidence, 4), f(lo, 1), f(hi, 1),
-			f(median(r.Seconds), 3), strconv.FormatInt(rss, 10), per, p50, p90, p99})
+			f(median(r.Seconds), 3), strconv.FormatInt(rss, 10), per, p50, p90, p99, strconv.FormatInt(maxOf(r.OpRSS), 10)})
 	}
 	cw.Flush()
 	return cw.Error()

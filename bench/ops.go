@@ -89,6 +89,11 @@ type Outcome struct {
 	// PeakRSS is the peak resident set size of the process that ran the
 	// operation, in bytes: set by RunChild (0 when run in-process).
 	PeakRSS int64 `json:"peak_rss,omitempty"`
+	// StartRSS is the resident set size of that process just before the
+	// operation started (the program loaded and initialised: for
+	// chunkbench, every SDK it links), in bytes; 0 when not measured. The
+	// operation's own memory is PeakRSS - StartRSS.
+	StartRSS int64 `json:"start_rss,omitempty"`
 	// Latency gives the percentiles of the per-object latency of a put or
 	// get (nil for other kinds).
 	Latency *Latency `json:"latency_ms,omitempty"`

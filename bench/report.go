@@ -27,7 +27,7 @@ func WriteText(w io.Writer, rep *Report) error {
 	}
 	fmt.Fprintf(&b, "settings: workers %d, repeat %d, seed %d; sources generated in %.1f s\n\n", rep.Workers, rep.Repeat, rep.Seed, rep.GenerateSeconds)
 
-	t := [][]string{{"operation", "MB/s", "seconds", "peak RSS MiB", "RSS/object", "objects", "stored MiB"}}
+	t := [][]string{{"operation", "MB/s", "seconds", "peak RSS MiB", "RSS/object", "op MiB", "objects", "stored MiB"}}
 	for _, r := range rep.Rows {
 		name := r.Op
 		if r.Dependency {
@@ -37,7 +37,11 @@ func WriteText(w io.Writer, rep *Report) error {
 		if r.PeakRSS > 0 {
 			rss, per = fmt.Sprintf("%.1f", mib(r.PeakRSS)), fmt.Sprintf("%.2f", r.PeakRSSObjects)
 		}
-		t = append(t, []string{name, fmt.Sprintf("%.1f", r.MBps), fmt.Sprintf("%.2f", r.Seconds), rss, per,
+		op := "-"
+		if r.OpRSS > 0 {
+			op = fmt.Sprintf("%.1f", mib(r.OpRSS))
+		}
+		t = append(t, []string{name, fmt.Sprintf("%.1f", r.MBps), fmt.Sprintf("%.2f", r.Seconds), rss, per, op,
 			strconv.Itoa(r.Objects), fmt.Sprintf("%.1f", mib(r.BytesStored))})
 	}
 	writeTable(&b, t)

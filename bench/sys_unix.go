@@ -3,8 +3,10 @@
 package bench
 
 import (
+	"bytes"
 	"os"
 	"runtime"
+	"strconv"
 	"syscall"
 )
 
@@ -25,3 +27,21 @@ func maxRSS(ps *os.ProcessState) int64 {
 // needs no privilege), so that an operation does not pay for the writeback
 // of the files written before it.
 func flushDirty() { syscall.Sync() }
+
+// currentRSS returns this process's resident set size in bytes, from
+// /proc/self/statm (0 where there is none).
+func currentRSS() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
+}
