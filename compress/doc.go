@@ -47,4 +47,10 @@
 // zlib.decompress and bz2.decompress ignore trailing garbage; Cinder never
 // writes any. The caller is responsible for bounding the length it passes
 // (Decompress allocates a buffer of that length when dst is too small).
+//
+// [DecompressFrom] does the same for compressed data read from an
+// [io.Reader] (an object as it arrives from the store), so that a restore
+// holds only the decompressed object, not the stored one as well. Its
+// checks are Decompress's; an error of the reader itself is returned as
+// that error, not as corruption.
 package compress
