@@ -63,6 +63,9 @@ type Facts struct {
 	// ZerosSkipped is true when all-zero blocks of a full backup were not
 	// stored.
 	ZerosSkipped bool `json:"zeros_skipped"`
+	// SyntheticOf, on a synthetic full backup (Engine.Synthesize), is the
+	// backup whose chain it was merged from; empty otherwise.
+	SyntheticOf string `json:"synthetic_of,omitempty"`
 }
 
 // facts returns chunkback's facts, or ok=false for a backup Cinder wrote.

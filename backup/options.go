@@ -89,6 +89,10 @@ type BackupOptions struct {
 	// one second) and a final one.
 	Progress         ProgressFunc
 	ProgressInterval time.Duration
+
+	// syntheticOf is set by Synthesize only, so that no caller can claim a
+	// backup was merged from a chain: it becomes Facts.SyntheticOf.
+	syntheticOf string
 }
 
 // normalized fills in defaults and validates, naming the field at fault.

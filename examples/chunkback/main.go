@@ -5,6 +5,8 @@
 //	                  [--compression NAME] [--object-size BYTES] [--block-size BYTES] [--workers N] SOURCE
 //	chunkback restore --target URL --backup-id ID DEST
 //	chunkback list|show|verify|delete --target URL [--volume-id ID | --backup-id ID]
+//	chunkback prune --target URL --volume-id ID [--keep-last N] [--keep-fulls N] [--keep-within AGE] [--dry-run]
+//	chunkback synthesize --target URL --backup-id ID [--new-backup-id ID] [--compression NAME]
 //
 // Exit codes: 0 success; 1 failure; 2 bad usage or options; 3 backup not
 // found; 4 damaged backup (verify found faults); 5 the backup has
@@ -51,6 +53,8 @@ Usage:
   chunkback show    --target URL --backup-id ID
   chunkback verify  --target URL --backup-id ID [--chain=false]
   chunkback delete  --target URL --backup-id ID [--chain]
+  chunkback prune   --target URL --volume-id ID [--keep-last N] [--keep-fulls N] [--keep-within 720h|30d] [--dry-run]
+  chunkback synthesize --target URL --backup-id ID [--new-backup-id ID] [--compression NAME] [--object-size BYTES]
 
 URL is a directory (Cinder's backup_posix_path) or file:///absolute/dir.
 SOURCE is a file, a block device or - for standard input. Run
@@ -76,6 +80,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"show":    cmdShow,
 		"verify":  cmdVerify,
 		"delete":  cmdDelete,
+
+		"prune":      cmdPrune,
+		"synthesize": cmdSynthesize,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
