@@ -234,6 +234,6 @@ func (im *Image) readBlocks(ctx context.Context, dst []byte, off int64) error {
 // (every block is checked against the manifest after). It is the image's
 // only call into restore.go's object reader.
 func (im *Image) fetchObject(ctx context.Context, ro *restoreObject) ([]byte, error) {
-	data, _, _, err := im.e.readObject(ctx, ro.info, ro.meta, nil, nil, false)
+	data, _, err := im.e.readObject(ctx, ro.info, ro.meta, nil, false)
 	return data, err
 }
