@@ -396,3 +396,16 @@ func TestErrorKind(t *testing.T) {
 		assert.Equal(t, want, target.ErrorKind(err), "%v", err)
 	}
 }
+
+func TestProbeCancelledBeforeStartIsNotOK(t *testing.T) {
+	mem := targettest.NewMemory()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	r, err := target.Probe(ctx, mem, target.ProbeOptions{})
+	require.ErrorIs(t, err, context.Canceled)
+	require.False(t, r.OK, "an interrupted probe proves nothing")
+	put, _ := r.Step(target.StepPut)
+	require.True(t, put.Skipped)
+	require.Contains(t, strings.Join(r.Problems, "\n"), "interrupted")
+	requireEmpty(t, mem)
+}

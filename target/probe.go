@@ -38,7 +38,7 @@ func Probe(ctx context.Context, t Target, opts ProbeOptions) (*ProbeReport, erro
 	p := &prober{t: t, opts: opts.withDefaults(), report: &ProbeReport{Start: time.Now()}}
 	p.report.Object = p.opts.Prefix + "probe-" + p.report.Start.UTC().Format("20060102T150405Z") + "-" + randomHex(8)
 	p.run(ctx)
-	p.finish()
+	p.finish(ctx)
 	if err := ctx.Err(); err != nil {
 		return p.report, fmt.Errorf("probe: %w", err)
 	}
@@ -301,14 +301,17 @@ func (p *prober) measureSkew(mod time.Time) {
 }
 
 // finish sets the report's verdict and problems.
-func (p *prober) finish() {
+func (p *prober) finish(ctx context.Context) {
 	r := p.report
 	r.DurationMS = millis(time.Since(r.Start))
-	r.OK = true
+	r.OK = ctx.Err() == nil // an interrupted probe proves nothing
 	for _, s := range r.Steps {
 		if !s.OK && !s.Skipped {
 			r.OK = false
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		r.Problems = append(r.Problems, "the probe was interrupted ("+err.Error()+") before it could finish")
 	}
 	check, _ := r.Step(StepCheck)
 	put, _ := r.Step(StepPut)

@@ -51,6 +51,7 @@ Usage:
   chunkback show    --target URL --backup-id ID
   chunkback verify  --target URL --backup-id ID [--chain=false]
   chunkback delete  --target URL --backup-id ID [--chain]
+  chunkback check   --target URL [--every DURATION] [--count N] [--json]
 
 URL is a directory (Cinder's backup_posix_path) or file:///absolute/dir.
 SOURCE is a file, a block device or - for standard input. Run
@@ -76,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"show":    cmdShow,
 		"verify":  cmdVerify,
 		"delete":  cmdDelete,
+		"check":   cmdCheck,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
