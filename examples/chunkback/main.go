@@ -55,6 +55,7 @@ Usage:
   chunkback delete  --target URL --backup-id ID [--chain]
   chunkback prune   --target URL --volume-id ID [--keep-last N] [--keep-fulls N] [--keep-within 720h|30d] [--dry-run]
   chunkback synthesize --target URL --backup-id ID [--new-backup-id ID] [--compression NAME] [--object-size BYTES]
+  chunkback check   --target URL [--every DURATION] [--count N] [--json]
 
 URL is a directory (Cinder's backup_posix_path) or file:///absolute/dir.
 SOURCE is a file, a block device or - for standard input. Run
@@ -83,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 		"prune":      cmdPrune,
 		"synthesize": cmdSynthesize,
+		"check":      cmdCheck,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
