@@ -36,6 +36,13 @@ type Result struct {
 	Objects int
 	// Duration is the wall time of the backup.
 	Duration time.Duration
+	// Resumed is true when the backup continued a partial one
+	// (BackupOptions.Resume). ObjectsReused counts the objects it found
+	// already stored and did not store again (they count in Objects), and
+	// BytesReused their uncompressed bytes.
+	Resumed       bool
+	ObjectsReused int
+	BytesReused   int64
 }
 
 // minZeroGap is the shortest run of zero blocks a full backup leaves out:
@@ -48,9 +55,11 @@ const minZeroGap = 1 << 20
 //
 // The backup is complete when Backup returns nil. On any error, including
 // cancellation through ctx, no _metadata is written and the objects already
-// stored are deleted (best effort), so nothing looks like a backup.
+// stored are deleted (best effort), so nothing looks like a backup; a
+// Resumable backup keeps them for Resume instead (resume.go).
 func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*Result, error) {
 	start := time.Now()
+	newID := o.BackupID == "" // a new UUID: no partial backup can have it
 	o, err := o.normalized(e.naming.layout == target.LayoutPosix, e.naming.container != "")
 	if err != nil {
 		return nil, err
@@ -66,9 +75,15 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 	if err != nil {
 		return nil, err
 	}
-	if _, err := e.Find(ctx, o.BackupID, o.VolumeID); err == nil {
+	if _, err := e.Find(ctx, o.BackupID, o.VolumeID); err == nil && o.Resume {
+		return nil, fmt.Errorf("%w: backup %s is complete: there is nothing to resume", ErrExists, o.BackupID)
+	} else if err == nil {
 		return nil, fmt.Errorf("%w: backup %s is already on the target: choose another backup ID", ErrExists, o.BackupID)
 	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	jr, err := e.resumable(ctx, &o, codec.Name(), newID)
+	if err != nil {
 		return nil, err
 	}
 
@@ -102,6 +117,9 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 	}
 
 	at := e.now()
+	if jr != nil {
+		at = jr.startTime(at)
+	}
 	run := &backupRun{
 		e: e, o: o, codec: codec,
 		loc:          e.naming.newLocation(o.VolumeID, o.BackupID, at),
@@ -111,16 +129,36 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 		holes:        holes,
 		contentMD5:   target.UsesContentMD5(e.t),
 		meter:        newMeter("backup", o.BackupID, size, o.Progress),
+		journal:      jr,
+	}
+	if jr != nil {
+		parentID := ""
+		if parent != nil {
+			parentID = parent.ID
+		}
+		if err := jr.start(ctx, run.loc, at, o, codec.Name(), parentID, size, res); err != nil {
+			return nil, err
+		}
 	}
 	stop := run.meter.run(ctx, o.ProgressInterval)
 	err = run.store(ctx, src, size)
+	if err == nil && jr != nil {
+		err = jr.dropStrays(ctx, run.objects)
+	}
 	if err == nil {
 		err = run.finish(ctx, parent, at)
 	}
 	stop(err == nil)
+	if err != nil && jr != nil {
+		return nil, jr.keep(ctx, err)
+	}
 	if err != nil {
 		run.cleanup(ctx)
 		return nil, err
+	}
+	if jr != nil {
+		jr.finished(ctx)
+		jr.result(res)
 	}
 	info, err := e.load(ctx, run.loc, o.BackupID)
 	if err != nil {
@@ -243,6 +281,7 @@ type backupRun struct {
 	holes        bool           // outside extents are holes (zeros), not unchanged blocks
 	contentMD5   bool           // the target uses PutOptions.ContentMD5
 	meter        *meter
+	journal      *journal // a Resumable backup's, or nil
 
 	hashes    []sha.Hash
 	objects   []*ObjectMeta // in creation (= source) order
@@ -420,6 +459,12 @@ func (r *backupRun) storeExtent(ctx context.Context, j job, buf []byte) ([]byte,
 	bs := r.o.BlockSize
 	data := j.chunk.Data[j.run.Start*bs : min(j.run.End*bs, len(j.chunk.Data))]
 	sum := md5.Sum(data)
+	if r.journal != nil {
+		if reused, err := r.journal.reuse(ctx, j.obj, sum); reused || err != nil {
+			j.chunk.done()
+			return buf, err
+		}
+	}
 	out, smaller, err := r.codec.Compress(buf[:0], data)
 	if err != nil {
 		j.chunk.done()
@@ -450,6 +495,9 @@ func (r *backupRun) storeExtent(ctx context.Context, j job, buf []byte) ([]byte,
 	r.meter.stored.Add(int64(len(body)))
 	r.meter.changed.Add(int64(len(data)))
 	r.meter.count.Add(1)
+	if r.journal != nil {
+		return buf, r.journal.stored(ctx, j.obj, int64(len(body)))
+	}
 	return buf, nil
 }
 

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -19,9 +20,13 @@ type DeleteOptions struct {
 // Delete removes a backup and returns the IDs of the backups deleted, newest
 // first. Each backup's _metadata goes first, so an interrupted delete leaves
 // no backup that looks complete; only objects named by the backup's own
-// prefix are removed.
+// prefix (and its resume journal, if one was left) are removed. A partial
+// backup (see Partials) is removed too: its objects, then its journal.
 func (e *Engine) Delete(ctx context.Context, backupID string, o DeleteOptions) ([]string, error) {
 	info, err := e.Find(ctx, backupID, "")
+	if errors.Is(err, ErrNotFound) {
+		return e.deletePartial(ctx, backupID, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +81,8 @@ func (e *Engine) deleteOne(ctx context.Context, b *Info) error {
 	if err != nil {
 		return fmt.Errorf("deleting backup %s: %w", b.ID, err)
 	}
-	for _, n := range names {
+	// A resume journal left by a crash after the _metadata write goes last.
+	for _, n := range append(names, b.loc.journalName()) {
 		if err := e.t.Delete(ctx, n); err != nil {
 			return fmt.Errorf("deleting backup %s: %w", b.ID, err)
 		}

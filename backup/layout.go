@@ -12,6 +12,8 @@ const (
 	metadataSuffix = "_metadata"
 	shaSuffix      = "_sha256file"
 	backupMarker   = "_backup_"
+	// journalMarker starts the last name element of a resume journal.
+	journalMarker = "chunkback_journal_"
 )
 
 // naming builds Cinder's object names for one layout.
@@ -43,6 +45,21 @@ func (l location) shaName() string      { return l.full(l.Prefix + shaSuffix) }
 // objectName returns the _metadata name of data object number i (from 1).
 // %05d is a minimum width, as in Cinder: object 100000 has six digits.
 func (l location) objectName(i int) string { return fmt.Sprintf("%s-%05d", l.Prefix, i) }
+
+// journalName returns the target name of the backup's resume journal: its
+// prefix with "chunkback_journal_" put before the last name element
+// (dir/chunkback_journal_volume_<vol>_<ts>_backup_<id> in the posix layout,
+// volume_<vol>/<ts>/chunkback_journal_az_<zone>_backup_<id> in the object
+// layout). It deliberately does not start with the backup's prefix: Cinder
+// refuses to restore a backup when any stray object carries its prefix, and a
+// journal left next to a complete backup (a crash between the _metadata
+// write and the journal's delete) must stay harmless.
+func (l location) journalName() string {
+	if i := strings.LastIndexByte(l.Prefix, '/'); i >= 0 {
+		return l.full(l.Prefix[:i+1] + journalMarker + l.Prefix[i+1:])
+	}
+	return l.full(journalMarker + l.Prefix)
+}
 
 // listPrefix returns the listing prefix that holds all of the backup's objects.
 func (l location) listPrefix() string { return l.full(l.Prefix) }
@@ -87,6 +104,31 @@ func (n naming) locate(name string) (loc location, backupID string, ok bool) {
 		return location{Dir: prefix[:j], Prefix: prefix[j+1:]}, backupID, true
 	}
 	return location{Prefix: prefix}, backupID, true
+}
+
+// locateJournal turns the target name of a resume journal into the backup's
+// location and ID, or reports ok=false for any other name.
+func (n naming) locateJournal(name string) (loc location, backupID string, ok bool) {
+	dir, base := "", name
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		dir, base = name[:i], name[i+1:]
+	}
+	rest, ok := strings.CutPrefix(base, journalMarker)
+	if !ok {
+		return location{}, "", false
+	}
+	i := strings.LastIndex(rest, backupMarker)
+	if i < 0 || i+len(backupMarker) == len(rest) {
+		return location{}, "", false
+	}
+	backupID = rest[i+len(backupMarker):]
+	switch {
+	case n.layout == target.LayoutPosix:
+		return location{Dir: dir, Prefix: rest}, backupID, true
+	case dir == "":
+		return location{Prefix: rest}, backupID, true
+	}
+	return location{Prefix: dir + "/" + rest}, backupID, true
 }
 
 // searchPrefix returns the narrowest listing prefix that holds the backup's

@@ -85,6 +85,22 @@ type BackupOptions struct {
 	// zeros, so a 64 GiB sparse file holding 1 GiB of data costs about what
 	// a 1 GiB file does.
 	ReadHoles bool
+	// Resumable keeps a resume journal next to the backup's objects while
+	// it runs (see Engine.Partials), and on failure or cancellation keeps
+	// the journal and the objects stored so far instead of deleting them:
+	// the error is then a *PartialError, and Resume continues the backup.
+	// A journal left next to a complete backup is harmless; Delete removes
+	// it. Default off (a failed backup leaves nothing).
+	Resumable bool
+	// Resume continues the partial backup BackupID (required) left by an
+	// interrupted Resumable backup: same location and creation time, its
+	// options checked against those it was started with (a mismatch is
+	// ErrInvalidOptions naming the field). The source is read and hashed
+	// again; objects already stored with the same offset, length and MD5 are
+	// reused, every other one is stored again, and the result is the backup
+	// an uninterrupted run would have made. With no partial backup of that
+	// ID, a new Resumable backup is started; a complete one is ErrExists.
+	Resume bool
 	// Progress, when set, receives a report every ProgressInterval (default
 	// one second) and a final one.
 	Progress         ProgressFunc
@@ -97,6 +113,9 @@ type BackupOptions struct {
 
 // normalized fills in defaults and validates, naming the field at fault.
 func (o BackupOptions) normalized(layoutPosix, fixedContainer bool) (BackupOptions, error) {
+	if o.Resume && o.BackupID == "" {
+		return o, fmt.Errorf("%w: Resume needs BackupID: name the partial backup to continue (see Engine.Partials)", ErrInvalidOptions)
+	}
 	if o.BackupID == "" {
 		o.BackupID = newUUID()
 	}

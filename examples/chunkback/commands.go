@@ -145,9 +145,14 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 	fs.BoolVar(&o.StoreZeros, "store-zeros", false, "store all-zero extents too (as Cinder does)")
 	fs.BoolVar(&c.create, "create", true, "create the target directory, bucket or container if it is missing")
 	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync objects (faster; a crash may lose the backup)")
+	fs.BoolVar(&o.Resumable, "resumable", true, "on failure keep what was stored, to be continued with --resume")
+	fs.BoolVar(&o.Resume, "resume", false, "continue the interrupted backup --backup-id (see list --partial)")
 	pos, err := parse(fs, args, &c, out, 1)
 	if err != nil {
 		return err
+	}
+	if o.Resume && o.BackupID == "" {
+		return usageError{"--resume needs --backup-id: the partial backup to continue (see chunkback list --partial)"}
 	}
 	if o.VolumeID == "" {
 		return usageError{"--volume-id is required: name the volume the source belongs to"}
@@ -185,13 +190,14 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 	err = finish(res, err)
 	out.endProgress()
 	if err != nil {
-		return err
+		return withResumeHint(err, args, c.target)
 	}
 	doc := map[string]any{
 		"backup_id": res.Info.ID, "volume_id": res.Info.VolumeID, "parent_id": res.Info.ParentID,
 		"full": res.Full, "fallback_reason": res.FallbackReason,
 		"bytes_read": res.BytesRead, "bytes_changed": res.BytesChanged, "bytes_stored": res.BytesStored,
 		"objects": res.Objects, "seconds": res.Duration.Seconds(), "rate_bytes_per_second": rate(res.BytesRead, res.Duration),
+		"resumed": res.Resumed, "objects_reused": res.ObjectsReused, "bytes_reused": res.BytesReused,
 	}
 	kind := "full"
 	if !res.Full {
@@ -203,6 +209,7 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 	if res.FallbackReason != "" {
 		text += "note: made a full backup because " + res.FallbackReason + "\n"
 	}
+	text += resumedText(res)
 	out.result(doc, text)
 	return nil
 }
@@ -311,6 +318,7 @@ func cmdList(ctx context.Context, args []string, out *output) error {
 	var vol string
 	fs := newFlags("list", &c, out)
 	fs.StringVar(&vol, "volume-id", "", "only this volume's backups")
+	partial := fs.Bool("partial", false, "list the interrupted backups (to resume or delete) instead")
 	if _, err := parse(fs, args, &c, out, 0); err != nil {
 		return err
 	}
@@ -319,6 +327,9 @@ func cmdList(ctx context.Context, args []string, out *output) error {
 		return err
 	}
 	defer closeTarget()
+	if *partial {
+		return listPartials(ctx, e, vol, out)
+	}
 	list, err := e.List(ctx, vol)
 	if err != nil {
 		return err

@@ -2,7 +2,8 @@
 // OpenStack Cinder's chunked format, and restores it.
 //
 //	chunkback backup  --target URL --volume-id ID [--backup-id ID] [--parent-id ID | --incremental]
-//	                  [--compression NAME] [--object-size BYTES] [--block-size BYTES] [--workers N] SOURCE
+//	                  [--compression NAME] [--object-size BYTES] [--block-size BYTES] [--workers N]
+//	                  [--resumable=false | --resume] SOURCE
 //	chunkback restore --target URL --backup-id ID DEST
 //	chunkback list|show|verify|delete --target URL [--volume-id ID | --backup-id ID]
 //	chunkback prune --target URL --volume-id ID [--keep-last N] [--keep-fulls N] [--keep-within AGE] [--dry-run]
@@ -47,9 +48,10 @@ const usage = `chunkback: chunked, incremental backups in OpenStack Cinder's for
 
 Usage:
   chunkback backup  --target URL --volume-id ID [--backup-id ID] [--parent-id ID | --incremental]
-                    [--compression NAME] [--object-size BYTES] [--block-size BYTES] [--workers N] SOURCE
+                    [--compression NAME] [--object-size BYTES] [--block-size BYTES] [--workers N]
+                    [--resumable=false | --resume] SOURCE
   chunkback restore --target URL --backup-id ID DEST
-  chunkback list    --target URL [--volume-id ID]
+  chunkback list    --target URL [--volume-id ID] [--partial]
   chunkback show    --target URL --backup-id ID
   chunkback verify  --target URL --backup-id ID [--chain=false]
   chunkback delete  --target URL --backup-id ID [--chain]
