@@ -438,7 +438,10 @@ func (r *backupRun) storeExtent(ctx context.Context, j job, bufs *extentBuffers)
 	defer release()
 	bs := r.o.BlockSize
 	data := j.chunk.Data[j.run.Start*bs : min(j.run.End*bs, len(j.chunk.Data))]
-	sum := md5.Sum(data)
+	var sum [md5.Size]byte
+	if r.seal == nil { // an encrypted backup records the sealed bytes' MD5 instead
+		sum = md5.Sum(data)
+	}
 	out, smaller, err := r.codec.Compress(bufs.compressed[:0], data)
 	if err != nil {
 		return fmt.Errorf("compressing %s: %w", j.obj.Name, err)
@@ -447,7 +450,7 @@ func (r *backupRun) storeExtent(ctx context.Context, j job, bufs *extentBuffers)
 	body, comp, storedSum := data, "none", sum[:]
 	if smaller {
 		body, comp, storedSum = out, r.codec.Name(), nil
-		if r.contentMD5 {
+		if r.contentMD5 && r.seal == nil {
 			s := md5.Sum(out)
 			storedSum = s[:]
 		}

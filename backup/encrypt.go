@@ -177,18 +177,21 @@ func (i *Info) storedLimit(obj ObjectMeta) int64 {
 }
 
 // unseal returns what to decompress a data object from: its stored bytes,
-// or in an encrypted backup those bytes opened as they arrive, with a hash
-// that sees the stored bytes (their MD5 is the metadata's "md5"). unlock
-// must have run.
-func (i *Info) unseal(stored io.Reader, obj ObjectMeta) (io.Reader, hash.Hash, error) {
+// or in an encrypted backup those bytes opened as they arrive, and sealed
+// reports which. With checkMD5, storedMD5 sees the stored bytes of a sealed
+// object (their MD5 is the metadata's "md5"). unlock must have run.
+func (i *Info) unseal(stored io.Reader, obj ObjectMeta, checkMD5 bool) (src io.Reader, sealed bool, storedMD5 hash.Hash, err error) {
 	if i.facts.Encryption == nil {
-		return stored, nil, nil
+		return stored, false, nil, nil
 	}
 	if i.key == nil {
-		return nil, nil, fmt.Errorf("%w: backup %s is encrypted with key %s", ErrKeyRequired, i.ID, i.facts.Encryption.KeyID)
+		return nil, true, nil, fmt.Errorf("%w: backup %s is encrypted with key %s", ErrKeyRequired, i.ID, i.facts.Encryption.KeyID)
 	}
-	sum := md5.New()
-	return crypt.NewOpenReader(io.TeeReader(stored, sum), i.key, objectIdentity(i.VolumeID, i.ID, obj)), sum, nil
+	if checkMD5 {
+		storedMD5 = md5.New()
+		stored = io.TeeReader(stored, storedMD5)
+	}
+	return crypt.NewOpenReader(stored, i.key, objectIdentity(i.VolumeID, i.ID, obj)), true, storedMD5, nil
 }
 
 // verifyStored checks an encrypted backup without its key: the object list,
