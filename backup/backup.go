@@ -15,6 +15,7 @@ import (
 
 	"github.com/chunkback/chunkback/chunk"
 	"github.com/chunkback/chunkback/compress"
+	"github.com/chunkback/chunkback/crypt"
 	"github.com/chunkback/chunkback/sha"
 	"github.com/chunkback/chunkback/target"
 )
@@ -75,6 +76,10 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 	if err != nil {
 		return nil, err
 	}
+	seal, err := e.newSealer(ctx, o.BackupID)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := e.Find(ctx, o.BackupID, o.VolumeID); err == nil && o.Resume {
 		return nil, fmt.Errorf("%w: backup %s is complete: there is nothing to resume", ErrExists, o.BackupID)
 	} else if err == nil {
@@ -84,6 +89,9 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 	}
 	jr, err := e.resumable(ctx, &o, codec.Name(), newID)
 	if err != nil {
+		return nil, err
+	}
+	if err := jr.checkKey(o.BackupID, seal.keyID()); err != nil {
 		return nil, err
 	}
 
@@ -121,7 +129,7 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 		at = jr.startTime(at)
 	}
 	run := &backupRun{
-		e: e, o: o, codec: codec,
+		e: e, o: o, codec: codec, seal: seal,
 		loc:          e.naming.newLocation(o.VolumeID, o.BackupID, at),
 		parentHashes: parentHashes,
 		full:         parent == nil,
@@ -274,6 +282,7 @@ type backupRun struct {
 	e            *Engine
 	o            BackupOptions
 	codec        compress.Codec
+	seal         *sealer // nil: stored in the clear
 	loc          location
 	parentHashes []sha.Hash
 	full         bool
@@ -351,14 +360,13 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf []byte
+			var bufs extentBuffers
 			for j := range jobs {
 				if ctx.Err() != nil {
 					j.chunk.done()
 					continue
 				}
-				var err error
-				if buf, err = r.storeExtent(ctx, j, buf); err != nil {
+				if err := r.storeExtent(ctx, j, &bufs); err != nil {
 					cancel(err)
 				}
 			}
@@ -453,39 +461,66 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 	return nil
 }
 
-// storeExtent compresses one extent, checksums it and stores it. buf is the
-// worker's reusable compression buffer.
-func (r *backupRun) storeExtent(ctx context.Context, j job, buf []byte) ([]byte, error) {
-	bs := r.o.BlockSize
-	data := j.chunk.Data[j.run.Start*bs : min(j.run.End*bs, len(j.chunk.Data))]
-	sum := md5.Sum(data)
-	if r.journal != nil {
-		if reused, err := r.journal.reuse(ctx, j.obj, sum); reused || err != nil {
+// extentBuffers are a worker's reusable buffers: the compressed and the
+// sealed form of an object.
+type extentBuffers struct {
+	compressed, sealed []byte
+}
+
+// storeExtent compresses one extent, seals it in an encrypted backup,
+// checksums it and stores it.
+func (r *backupRun) storeExtent(ctx context.Context, j job, bufs *extentBuffers) error {
+	released := false
+	release := func() { // the chunk's bytes are no longer needed
+		if !released {
+			released = true
 			j.chunk.done()
-			return buf, err
 		}
 	}
-	out, smaller, err := r.codec.Compress(buf[:0], data)
-	if err != nil {
-		j.chunk.done()
-		return buf, fmt.Errorf("compressing %s: %w", j.obj.Name, err)
+	defer release()
+	bs := r.o.BlockSize
+	data := j.chunk.Data[j.run.Start*bs : min(j.run.End*bs, len(j.chunk.Data))]
+	var sum [md5.Size]byte
+	if r.seal == nil { // an encrypted backup records the sealed bytes' MD5 instead
+		sum = md5.Sum(data)
 	}
-	buf = out // keep the buffer even when unused: it may have grown
+	var digest string // what a resume journal recognises the data by
+	if r.journal != nil {
+		digest = hex.EncodeToString(sum[:])
+		if r.seal != nil {
+			digest = r.seal.digest(data) // keyed: no plaintext digest in the clear
+		}
+		if reused, err := r.journal.reuse(ctx, j.obj, digest); reused || err != nil {
+			return err
+		}
+	}
+	out, smaller, err := r.codec.Compress(bufs.compressed[:0], data)
+	if err != nil {
+		return fmt.Errorf("compressing %s: %w", j.obj.Name, err)
+	}
+	bufs.compressed = out // keep the buffer even when unused: it may have grown
 	body, comp, storedSum := data, "none", sum[:]
 	if smaller {
 		body, comp, storedSum = out, r.codec.Name(), nil
-		if r.contentMD5 {
+		if r.contentMD5 && r.seal == nil {
 			s := md5.Sum(out)
 			storedSum = s[:]
 		}
-		j.chunk.done() // the chunk's bytes are no longer needed
-	} else {
-		defer j.chunk.done()
+		release()
+	}
+	if r.seal != nil {
+		// The metadata's md5 is then the stored bytes' (see encrypt.go).
+		id := objectIdentity(r.o.VolumeID, r.o.BackupID, ObjectMeta{Name: j.obj.Name, Offset: j.obj.Offset, Length: j.obj.Length, Compression: comp})
+		bufs.sealed = crypt.Seal(bufs.sealed[:0], body, r.seal.key, id)
+		body = bufs.sealed
+		release()
+		sum = md5.Sum(body)
+		storedSum = sum[:]
 	}
 	name := r.loc.full(j.obj.Name)
 	err = r.e.t.Put(ctx, name, bytes.NewReader(body), int64(len(body)), target.PutOptions{ContentMD5: storedSum})
 	if err != nil {
-		return buf, fmt.Errorf("storing %s: %w", name, err)
+		return fmt.Errorf("storing %s: %w", name, err)
 	}
 	j.obj.Compression = comp
 	j.obj.MD5 = hex.EncodeToString(sum[:])
@@ -496,9 +531,9 @@ func (r *backupRun) storeExtent(ctx context.Context, j job, buf []byte) ([]byte,
 	r.meter.changed.Add(int64(len(data)))
 	r.meter.count.Add(1)
 	if r.journal != nil {
-		return buf, r.journal.stored(ctx, j.obj, int64(len(body)))
+		return r.journal.stored(ctx, j.obj, int64(len(body)), digest)
 	}
-	return buf, nil
+	return nil
 }
 
 // mergeRuns joins runs separated by fewer than minGap blocks.
@@ -526,23 +561,35 @@ func (r *backupRun) finish(ctx context.Context, parent *Info, at time.Time) erro
 		BackupDescription: strPtr(r.o.Description), BackupID: r.o.BackupID, BackupName: strPtr(r.o.Name),
 		BlockSize: r.o.BlockSize, CreatedAt: created, Hashes: r.hashes, Version: sha.Version, VolumeID: r.o.VolumeID,
 	}
-	body, err := m.Reader()
+	plain, err := m.Reader()
 	if err != nil {
 		return err
+	}
+	var body interface {
+		io.ReadSeeker
+		Size() int64
+	} = plain
+	version := FormatVersion
+	var enc *EncryptionFacts
+	if r.seal != nil {
+		if body, err = crypt.NewSealReader(plain, plain.Size(), r.seal.key, manifestIdentity(r.o.VolumeID, r.o.BackupID)); err != nil {
+			return err
+		}
+		version, enc = EncryptedFormatVersion, r.seal.facts
 	}
 	if err := r.put(ctx, r.loc.shaName(), body, body.Size()); err != nil {
 		return err
 	}
 	extra, err := json.Marshal(map[string]Facts{"chunkback": {
 		SourceSize: r.size, ObjectSize: r.o.ObjectSize, ZerosSkipped: r.full && !r.o.StoreZeros,
-		SyntheticOf: r.o.syntheticOf,
+		SyntheticOf: r.o.syntheticOf, Encryption: enc,
 	}})
 	if err != nil {
 		return err
 	}
 	meta := &Metadata{
 		BackupDescription: strPtr(r.o.Description), BackupID: r.o.BackupID, BackupName: strPtr(r.o.Name),
-		CreatedAt: created, Extra: extra, Version: FormatVersion, VolumeID: r.o.VolumeID, VolumeMeta: r.o.VolumeMeta,
+		CreatedAt: created, Extra: extra, Version: version, VolumeID: r.o.VolumeID, VolumeMeta: r.o.VolumeMeta,
 		Objects: make([]ObjectMeta, len(r.objects)),
 	}
 	if parent != nil {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/chunkback/chunkback/crypt"
 	"github.com/chunkback/chunkback/sha"
 	"github.com/chunkback/chunkback/target"
 )
@@ -35,6 +36,7 @@ type Info struct {
 	loc   location
 	facts Facts
 	ours  bool
+	key   *crypt.Key // an encrypted backup's subkey, once unlocked
 }
 
 // Incremental reports whether the backup has a parent.
@@ -190,8 +192,11 @@ func (e *Engine) load(ctx context.Context, loc location, backupID string) (*Info
 	return info, nil
 }
 
-// manifest reads a backup's _sha256file.
+// manifest reads a backup's _sha256file, opening it in an encrypted backup.
 func (e *Engine) manifest(ctx context.Context, info *Info) (*sha.Manifest, error) {
+	if err := e.unlock(ctx, info); err != nil {
+		return nil, err
+	}
 	name := info.loc.shaName()
 	rc, err := e.t.Get(ctx, name, 0, -1)
 	if err != nil {
@@ -201,7 +206,17 @@ func (e *Engine) manifest(ctx context.Context, info *Info) (*sha.Manifest, error
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
 	defer rc.Close()
-	m, err := sha.Parse(rc)
+	var body io.Reader = rc
+	if info.key != nil {
+		body = crypt.NewOpenReader(rc, info.key, manifestIdentity(info.VolumeID, info.ID))
+	}
+	m, err := sha.Parse(body)
+	if err == nil && info.key != nil {
+		// Authenticate to the end: nothing may follow what was parsed.
+		if _, err = io.Copy(io.Discard, body); err != nil && !errors.Is(err, crypt.ErrAuth) {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

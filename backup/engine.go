@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chunkback/chunkback/crypt"
 	"github.com/chunkback/chunkback/target"
 )
 
@@ -42,6 +43,13 @@ type Config struct {
 	Workers int
 	// Now returns the current time (for tests). Default time.Now.
 	Now func() time.Time
+	// Keys, when set, encrypts new backups client-side with its current key
+	// (see EncryptionFacts; Cinder cannot restore them) and opens encrypted
+	// backups (restore, verify, incremental parents). Default nil: new
+	// backups are stored in the clear, and reading an encrypted one fails
+	// with ErrKeyRequired. Encryption holds one more object buffer per
+	// worker while backing up (the sealed object).
+	Keys crypt.KeyProvider
 }
 
 // Validate checks the configuration.

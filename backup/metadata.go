@@ -66,6 +66,8 @@ type Facts struct {
 	// SyntheticOf, on a synthetic full backup (Engine.Synthesize), is the
 	// backup whose chain it was merged from; empty otherwise.
 	SyntheticOf string `json:"synthetic_of,omitempty"`
+	// Encryption is set when the backup is encrypted (Config.Keys).
+	Encryption *EncryptionFacts `json:"encryption,omitempty"`
 }
 
 // facts returns chunkback's facts, or ok=false for a backup Cinder wrote.
@@ -145,8 +147,8 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 	switch {
 	case raw.Version == nil:
 		return fail(`field "version" is missing`)
-	case *raw.Version != FormatVersion:
-		return fail("version %q is not supported (only %q)", *raw.Version, FormatVersion)
+	case *raw.Version != FormatVersion && *raw.Version != EncryptedFormatVersion:
+		return fail("version %q is not supported (only %q, or %q when encrypted)", *raw.Version, FormatVersion, EncryptedFormatVersion)
 	case raw.BackupID == nil || *raw.BackupID == "":
 		return fail(`field "backup_id" is missing`)
 	case raw.VolumeID == nil || *raw.VolumeID == "":
@@ -197,7 +199,11 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 			m.Objects = append(m.Objects, ObjectMeta{Name: name, Compression: comp, Length: *o.Length, MD5: *o.MD5, Offset: *o.Offset})
 		}
 	}
-	if _, _, err := m.facts(); err != nil {
+	f, ours, err := m.facts()
+	if err != nil {
+		return fail("%v", err)
+	}
+	if err := checkEncryption(m, f, ours); err != nil {
 		return fail("%v", err)
 	}
 	return m, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chunkback/chunkback/compress"
+	"github.com/chunkback/chunkback/crypt"
 	"github.com/chunkback/chunkback/sha"
 	"github.com/chunkback/chunkback/target"
 )
@@ -92,6 +93,10 @@ func (e *Engine) Restore(ctx context.Context, backupID string, dst io.WriterAt, 
 	}
 	chain, err := e.Chain(ctx, backupID)
 	if err != nil {
+		return nil, err
+	}
+	// A missing or wrong key is one error, before any object is read.
+	if err := e.unlockAll(ctx, chain); err != nil {
 		return nil, err
 	}
 	top := chain[len(chain)-1]
@@ -315,11 +320,12 @@ func (e *Engine) restoreOne(ctx context.Context, ro *restoreObject, dst io.Write
 	return out, nil
 }
 
-// readObject fetches one data object, decompressing it as it arrives into
-// out (reused when large enough), and checks its length and, if checkMD5,
-// its MD5. It returns the data (nil with out unused on some errors) and the
-// number of stored bytes read. Only the decompressed object is held in
-// memory, never the stored one as well.
+// readObject fetches one data object, opening it as it arrives in an
+// encrypted backup and decompressing it into out (reused when large enough),
+// and checks its length and, if checkMD5, its MD5 (of the stored bytes in an
+// encrypted backup). It returns the data (nil with out unused on some
+// errors) and the number of stored bytes read. Only the decompressed object
+// is held in memory, never the stored one as well.
 func (e *Engine) readObject(ctx context.Context, b *Info, obj ObjectMeta, out []byte, checkMD5 bool) (data []byte, stored int64, err error) {
 	name := b.loc.full(obj.Name)
 	codec, err := compress.ForMetadata(obj.Compression)
@@ -337,27 +343,46 @@ func (e *Engine) readObject(ctx context.Context, b *Info, obj ObjectMeta, out []
 		return nil, 0, fmt.Errorf("reading %s: %w", name, err)
 	}
 	defer rc.Close()
-	// A stored object is never longer than its data: Cinder and chunkback
-	// store it raw when compression does not make it smaller. So a damaged
-	// store cannot make a restore read more than Length+1 bytes.
-	body := &boundedReader{r: rc, left: obj.Length + 1}
-	data, err = compress.DecompressFrom(codec, out, body, int(obj.Length))
+	// A stored object is never longer than its data (plus the sealing
+	// overhead): Cinder and chunkback store it raw when compression does not
+	// make it smaller. So a damaged store cannot make a restore read more
+	// than one byte past that.
+	limit := b.storedLimit(obj) + 1
+	body := &boundedReader{r: rc, left: limit}
+	src, sealed, storedMD5, err := b.unseal(body, obj, checkMD5)
+	if err != nil {
+		return nil, 0, err
+	}
+	data, err = compress.DecompressFrom(codec, out, src, int(obj.Length))
+	if err == nil && sealed {
+		// Open to the end: the last segment authenticates that nothing
+		// was cut off or added.
+		_, err = io.Copy(io.Discard, src)
+	}
 	if errors.Is(err, compress.ErrCorrupt) {
 		// Say why, when it is that the object is too long.
 		if _, derr := io.Copy(io.Discard, body); errors.Is(derr, errTooLong) {
 			err = derr
 		}
 	}
-	stored = obj.Length + 1 - body.left
+	stored = limit - body.left
 	switch {
 	case errors.Is(err, errTooLong):
 		return data, stored, fmt.Errorf("%w: %s of backup %s holds more than the %d bytes of its data", ErrCorrupt, name, b.ID, obj.Length)
+	case errors.Is(err, crypt.ErrAuth):
+		return data, stored, fmt.Errorf("%w: object %s of backup %s does not decrypt: %w", ErrCorrupt, name, b.ID, err)
 	case errors.Is(err, compress.ErrCorrupt):
 		return data, stored, fmt.Errorf("%w: object %s of backup %s: %w", ErrCorrupt, name, b.ID, err)
 	case err != nil:
 		return data, stored, fmt.Errorf("reading %s: %w", name, err)
 	}
-	if checkMD5 {
+	// A sealed object was authenticated as it opened, which is stronger than
+	// an MD5; the MD5 of its stored bytes is checked only when asked for.
+	if sealed && checkMD5 {
+		if sum := hex.EncodeToString(storedMD5.Sum(nil)); sum != obj.MD5 {
+			return data, stored, fmt.Errorf("%w: object %s of backup %s: MD5 %s of its stored (encrypted) bytes does not match the metadata's %s", ErrCorrupt, name, b.ID, sum, obj.MD5)
+		}
+	} else if !sealed && checkMD5 {
 		sum := md5.Sum(data)
 		if hex.EncodeToString(sum[:]) != obj.MD5 {
 			return data, stored, fmt.Errorf("%w: object %s of backup %s: MD5 %x does not match the metadata's %s", ErrCorrupt, name, b.ID, sum, obj.MD5)

@@ -279,7 +279,7 @@ func (j *journal) start(ctx context.Context, loc location, at time.Time, o Backu
 			Version: journalVersion, BackupID: o.BackupID, VolumeID: o.VolumeID, ParentID: parentID,
 			Name: o.Name, Description: o.Description, VolumeMeta: o.VolumeMeta, StartedAt: at.UTC(),
 			Compression: codec, CompressionLevel: o.CompressionLevel, ObjectSize: o.ObjectSize, BlockSize: o.BlockSize,
-			StoreZeros: o.StoreZeros, FallbackReason: res.FallbackReason,
+			StoreZeros: o.StoreZeros, FallbackReason: res.FallbackReason, KeyID: j.doc.KeyID,
 		}
 	}
 	j.mu.Lock()
@@ -288,6 +288,29 @@ func (j *journal) start(ctx context.Context, loc location, at time.Time, o Backu
 	changes := j.changes
 	j.mu.Unlock()
 	return j.saveThrough(ctx, changes)
+}
+
+// checkKey makes a resumed backup use the encryption key its objects were
+// sealed with ("" for none), and records it in a new journal.
+func (j *journal) checkKey(backupID, keyID string) error {
+	if j == nil {
+		return nil
+	}
+	if !j.resumed {
+		j.doc.KeyID = keyID
+		return nil
+	}
+	if j.doc.KeyID == keyID {
+		return nil
+	}
+	describe := func(id string) string {
+		if id == "" {
+			return "no encryption"
+		}
+		return "encryption key " + id
+	}
+	return fmt.Errorf("%w: resuming backup %s: it was started with %s, and this engine uses %s: give the key it was started with, or delete the partial backup and back up again",
+		ErrInvalidOptions, backupID, describe(j.doc.KeyID), describe(keyID))
 }
 
 // startTime returns the time a backup starting at now is made at: a resumed

@@ -48,16 +48,19 @@ type journalDoc struct {
 	Description string  `json:"description"`
 	VolumeMeta  *string `json:"volume_meta"`
 	// StartedAt is the time in the backup's location and its created_at.
-	StartedAt        time.Time      `json:"started_at"`
-	UpdatedAt        time.Time      `json:"updated_at"`
-	Compression      string         `json:"compression"`
-	CompressionLevel int            `json:"compression_level"`
-	ObjectSize       int64          `json:"object_size"`
-	BlockSize        int            `json:"block_size"`
-	SourceSize       int64          `json:"source_size"`
-	StoreZeros       bool           `json:"store_zeros"`
-	FallbackReason   string         `json:"fallback_reason"`
-	Objects          []journalEntry `json:"objects"`
+	StartedAt        time.Time `json:"started_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+	Compression      string    `json:"compression"`
+	CompressionLevel int       `json:"compression_level"`
+	ObjectSize       int64     `json:"object_size"`
+	BlockSize        int       `json:"block_size"`
+	SourceSize       int64     `json:"source_size"`
+	StoreZeros       bool      `json:"store_zeros"`
+	FallbackReason   string    `json:"fallback_reason"`
+	// KeyID is the encryption key's ID in an encrypted backup (Config.Keys):
+	// a resume must seal with the same key.
+	KeyID   string         `json:"key_id,omitempty"`
+	Objects []journalEntry `json:"objects"`
 }
 
 // journalEntry is one stored object: its number (the -NNNNN of its name),
@@ -70,6 +73,18 @@ type journalEntry struct {
 	Compression string `json:"c"`
 	MD5         string `json:"m"`
 	Stored      int64  `json:"s"`
+	// Data is, in an encrypted backup, a keyed digest of the object's data
+	// (MD5 is then the sealed bytes'): a plaintext digest in the clear
+	// would let anyone who reads the store confirm guessed content.
+	Data string `json:"d,omitempty"`
+}
+
+// digest is what the entry recognises the object's data by.
+func (e journalEntry) digest() string {
+	if e.Data != "" {
+		return e.Data
+	}
+	return e.MD5
 }
 
 // parseJournal reads a journal and checks every field a resume relies on.
@@ -141,7 +156,7 @@ func (j *journal) number(name string) (int, error) {
 // the journal records something else under that number, the entry is
 // removed from the stored journal before the caller overwrites the object,
 // so that no journal ever vouches for an object's old content.
-func (j *journal) reuse(ctx context.Context, obj *ObjectMeta, sum [16]byte) (bool, error) {
+func (j *journal) reuse(ctx context.Context, obj *ObjectMeta, digest string) (bool, error) {
 	if !j.resumed {
 		return false, nil
 	}
@@ -156,7 +171,7 @@ func (j *journal) reuse(ctx context.Context, obj *ObjectMeta, sum [16]byte) (boo
 		return false, nil
 	}
 	size, found := j.existing[j.loc.full(obj.Name)]
-	if found && size == ent.Stored && ent.Offset == obj.Offset && ent.Length == obj.Length && ent.MD5 == hex.EncodeToString(sum[:]) {
+	if found && size == ent.Stored && ent.Offset == obj.Offset && ent.Length == obj.Length && ent.digest() == digest {
 		obj.Compression, obj.MD5 = ent.Compression, ent.MD5
 		j.mu.Lock()
 		j.reused++
@@ -174,13 +189,17 @@ func (j *journal) reuse(ctx context.Context, obj *ObjectMeta, sum [16]byte) (boo
 
 // stored records an object whose Put returned OK, and rewrites the journal
 // when it is due.
-func (j *journal) stored(ctx context.Context, obj *ObjectMeta, storedSize int64) error {
+func (j *journal) stored(ctx context.Context, obj *ObjectMeta, storedSize int64, digest string) error {
 	n, err := j.number(obj.Name)
 	if err != nil {
 		return err
 	}
 	j.mu.Lock()
-	j.entries[n] = journalEntry{Number: n, Offset: obj.Offset, Length: obj.Length, Compression: obj.Compression, MD5: obj.MD5, Stored: storedSize}
+	ent := journalEntry{Number: n, Offset: obj.Offset, Length: obj.Length, Compression: obj.Compression, MD5: obj.MD5, Stored: storedSize}
+	if digest != obj.MD5 {
+		ent.Data = digest // an encrypted backup's keyed digest of the data
+	}
+	j.entries[n] = ent
 	j.changes++
 	j.pending++
 	pending := j.pending

@@ -151,6 +151,15 @@ type Config struct {
 	// backup_s3_sse_customer_algorithm; default DefaultSSECustomerAlg,
 	// AES256, when SSECustomerKey is set).
 	SSECustomerAlgorithm string
+	// ServerSideEncryption asks the store to encrypt the objects it writes
+	// with keys it manages: ServerSideEncryptionS3 ("AES256", SSE-S3) or
+	// ServerSideEncryptionKMS ("aws:kms", SSE-KMS). Empty: the bucket's
+	// default. Reading needs nothing more. It excludes SSECustomerKey.
+	ServerSideEncryption string
+	// SSEKMSKeyID is the KMS key (ID, ARN or alias) SSE-KMS encrypts with;
+	// empty: the store's default KMS key. Only with ServerSideEncryption
+	// "aws:kms".
+	SSEKMSKeyID string
 	// StorageClass, when set, is the storage class of the objects written
 	// (STANDARD, STANDARD_IA, REDUCED_REDUNDANCY, ...; what is accepted is
 	// up to the store).
@@ -319,6 +328,9 @@ func (c Config) Validate() error {
 		}
 	} else if c.SSECustomerAlgorithm != "" {
 		return bad("SSECustomerAlgorithm is set without SSECustomerKey; set the key too, or neither")
+	}
+	if err := c.validateSSE(); err != nil {
+		return bad("%v", err)
 	}
 	if c.InsecureSkipVerify && c.CABundle != "" {
 		return bad("InsecureSkipVerify and CABundle are both set; verify with the CA bundle, or skip verification, not both")

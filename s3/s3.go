@@ -365,6 +365,7 @@ func (t *Target) putSingle(ctx context.Context, name, key string, body *section,
 	if t.sseKey != "" {
 		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = t.sse()
 	}
+	in.ServerSideEncryption, in.SSEKMSKeyId = types.ServerSideEncryption(t.cfg.ServerSideEncryption), t.kmsKeyID()
 	_, err := t.client.PutObject(ctx, in)
 	return t.fail(ctx, "put", name, err)
 }
@@ -391,6 +392,7 @@ func (t *Target) putMultipart(ctx context.Context, name, key string, body io.Rea
 	if t.sseKey != "" {
 		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = t.sse()
 	}
+	in.ServerSideEncryption, in.SSEKMSKeyID = tmtypes.ServerSideEncryption(t.cfg.ServerSideEncryption), t.kmsKeyID()
 	_, err := t.uploader.UploadObject(ctx, in)
 	return t.fail(ctx, "put", name, err)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chunkback/chunkback/backup"
+	"github.com/chunkback/chunkback/crypt"
 	"github.com/chunkback/chunkback/internal/targeturl"
 )
 
@@ -39,6 +40,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitDamaged
 	case errors.Is(err, backup.ErrHasChildren):
 		return exitHasChildren
+	case errors.Is(err, backup.ErrKeyRequired), errors.Is(err, backup.ErrWrongKey), errors.Is(err, crypt.ErrInvalidKey):
+		return exitKey
 	}
 	return exitFailure
 }
@@ -52,6 +55,7 @@ type common struct {
 	create   bool
 	noSync   bool
 	cpuProf  string
+	keys     keyFlags
 }
 
 func newFlags(name string, c *common, out *output) *flag.FlagSet {
@@ -62,6 +66,7 @@ func newFlags(name string, c *common, out *output) *flag.FlagSet {
 	fs.BoolVar(&c.json, "json", false, "print the result as one JSON document on stdout")
 	fs.StringVar(&c.progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal), bar, json (one JSON line a second), none")
 	fs.StringVar(&c.cpuProf, "cpuprofile", "", "write a CPU profile (go tool pprof) of the command to this file")
+	c.keys.add(fs)
 	return fs
 }
 
@@ -101,11 +106,15 @@ func parse(fs *flag.FlagSet, args []string, c *common, out *output, positional i
 // openEngine opens the target and the engine, and starts the CPU profile if
 // asked for; the returned function undoes both.
 func openEngine(ctx context.Context, c *common) (*backup.Engine, func() error, error) {
+	keys, err := c.keys.provider()
+	if err != nil {
+		return nil, nil, err
+	}
 	t, err := targeturl.Open(ctx, c.target, targeturl.Options{Create: c.create, NoSync: c.noSync})
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := backup.New(t, backup.Config{Workers: c.workers})
+	e, err := backup.New(t, backup.Config{Workers: c.workers, Keys: keys})
 	if err != nil {
 		t.Close()
 		return nil, nil, err
@@ -405,10 +414,15 @@ func cmdShow(ctx context.Context, args []string, out *output) error {
 		ids[i] = x.ID
 	}
 	doc["chain"] = ids
+	encryption := "none (Cinder can restore it)"
+	if enc := b.Encryption(); enc != nil {
+		doc["encryption"] = map[string]any{"algorithm": enc.Algorithm, "key_id": enc.KeyID}
+		encryption = fmt.Sprintf("key %s, %s (Cinder cannot restore it)", enc.KeyID, enc.Algorithm)
+	}
 	var text strings.Builder
-	fmt.Fprintf(&text, "backup      %s\nvolume      %s\nname        %s\ndescription %s\ncreated     %s\nsize        %s (%d bytes)\nobjects     %d holding %s\nwriter      %s\nchain       %s\n",
+	fmt.Fprintf(&text, "backup      %s\nvolume      %s\nname        %s\ndescription %s\ncreated     %s\nsize        %s (%d bytes)\nobjects     %d holding %s\nwriter      %s\nchain       %s\nencryption  %s\n",
 		b.ID, b.VolumeID, b.Name, b.Description, b.CreatedAt.UTC().Format(time.RFC3339), bytesText(b.Size), b.Size,
-		b.Objects, bytesText(b.DataBytes), b.Writer, strings.Join(ids, " <- "))
+		b.Objects, bytesText(b.DataBytes), b.Writer, strings.Join(ids, " <- "), encryption)
 	out.result(doc, text.String())
 	return nil
 }
@@ -434,8 +448,11 @@ func cmdVerify(ctx context.Context, args []string, out *output) error {
 		faults[i] = f.String()
 		fmt.Fprintf(&text, "FAULT %s\n", f)
 	}
+	for _, id := range rep.KeyMissing {
+		fmt.Fprintf(&text, "NOTE backup %s is encrypted and no key was given: only its stored bytes were checked (MD5), not its content\n", id)
+	}
 	fmt.Fprintf(&text, "verified %d backup(s), %d objects, %s: %d fault(s)\n", len(rep.Backups), rep.Objects, bytesText(rep.Bytes), len(rep.Faults))
-	out.result(map[string]any{"backups": rep.Backups, "objects": rep.Objects, "bytes": rep.Bytes, "faults": faults, "ok": rep.OK()}, text.String())
+	out.result(map[string]any{"backups": rep.Backups, "objects": rep.Objects, "bytes": rep.Bytes, "faults": faults, "ok": rep.OK(), "key_missing": nonNil(rep.KeyMissing)}, text.String())
 	if !rep.OK() {
 		return fmt.Errorf("%w: %d fault(s) found: %w", backup.ErrCorrupt, len(rep.Faults), errReported)
 	}
@@ -458,4 +475,12 @@ func cmdDelete(ctx context.Context, args []string, out *output) error {
 	}
 	out.result(map[string]any{"deleted": deleted}, fmt.Sprintf("deleted %s\n", strings.Join(deleted, ", ")))
 	return nil
+}
+
+// nonNil makes an empty list print as [] in JSON, not null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

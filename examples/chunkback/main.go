@@ -12,7 +12,8 @@
 // Exit codes: 0 success; 1 failure; 2 bad usage or options; 3 backup not
 // found; 4 damaged backup (verify found faults); 5 the backup has
 // incrementals (delete without --chain); 6 unusable parent for an
-// incremental; 130 interrupted.
+// incremental; 7 encryption key missing, wrong or unreadable; 130
+// interrupted.
 package main
 
 import (
@@ -41,6 +42,7 @@ const (
 	exitDamaged     = 4
 	exitHasChildren = 5
 	exitParent      = 6
+	exitKey         = 7
 	exitInterrupted = 130
 )
 
@@ -59,12 +61,15 @@ Usage:
   chunkback synthesize --target URL --backup-id ID [--new-backup-id ID] [--compression NAME] [--object-size BYTES]
   chunkback check   --target URL [--every DURATION] [--count N] [--json]
 
+Encryption: --encryption-key-file PATH or --encryption-key-env VAR on backup, restore, verify, show.
+
 URL is a directory (Cinder's backup_posix_path) or file:///absolute/dir.
 SOURCE is a file, a block device or - for standard input. Run
 "chunkback COMMAND -h" for a command's flags.
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 damaged backup,
-5 backup has incrementals, 6 unusable parent, 130 interrupted.
+5 backup has incrementals, 6 unusable parent, 7 encryption key missing
+or wrong, 130 interrupted.
 `
 
 // run executes one command and returns its exit code.

@@ -15,7 +15,7 @@ import (
 var s3Params = []string{
 	"endpoint", "region", "path_style", "checksum", "ca_bundle", "insecure", "storage_class",
 	"max_attempts", "retry_mode", "md5", "timeout", "max_pool_connections", "if_not_exists",
-	"part_size", "multipart_threshold", "part_concurrency", "profile",
+	"part_size", "multipart_threshold", "part_concurrency", "profile", "sse", "sse_kms_key_id",
 }
 
 // openS3 opens s3://bucket/prefix?endpoint=URL&region=R&path_style=true&...
@@ -25,7 +25,8 @@ var s3Params = []string{
 // storage_class, max_attempts, retry_mode (legacy|standard|adaptive), md5
 // (bool, default true), timeout (Go duration or seconds), max_pool_connections,
 // if_not_exists (conditional|check), part_size, multipart_threshold (bytes),
-// part_concurrency, profile.
+// part_concurrency, profile, sse (AES256 for SSE-S3, aws:kms for SSE-KMS),
+// sse_kms_key_id (the KMS key of SSE-KMS: an ID, ARN or alias, not secret).
 //
 // Environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
 // (without them the SDK's default credential chain: AWS_PROFILE, shared
@@ -71,6 +72,9 @@ func s3ConfigFromURL(u *url.URL, getenv func(string) string) (s3.Config, error) 
 		StorageClass: q.Get("storage_class"),
 		RetryMode:    q.Get("retry_mode"),
 		IfNotExists:  s3.IfNotExistsMode(q.Get("if_not_exists")),
+
+		ServerSideEncryption: q.Get("sse"),
+		SSEKMSKeyID:          q.Get("sse_kms_key_id"),
 	}
 	if cfg.AccessKey == "" {
 		cfg.SessionToken = "" // belongs to the default chain's keys, which the SDK reads itself
