@@ -36,6 +36,10 @@ type Result struct {
 	Objects int
 	// Duration is the wall time of the backup.
 	Duration time.Duration
+	// Warnings report what the backup left alone or could not tidy up:
+	// backups of other owners in the volume (see Config.Owner), a lock
+	// that could not be removed.
+	Warnings []string
 }
 
 // minZeroGap is the shortest run of zero blocks a full backup leaves out:
@@ -49,7 +53,30 @@ const minZeroGap = 1 << 20
 // The backup is complete when Backup returns nil. On any error, including
 // cancellation through ctx, no _metadata is written and the objects already
 // stored are deleted (best effort), so nothing looks like a backup.
+//
+// The backup holds the volume's lock while it runs (Config.Lock): another
+// writer's backup or delete of the volume fails with ErrLocked meanwhile.
 func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*Result, error) {
+	o, err := o.normalized(e.naming.layout == target.LayoutPosix, e.naming.container != "")
+	if err != nil {
+		return nil, err
+	}
+	var res *Result
+	err = e.withVolumeLock(ctx, o.VolumeID, "backup", func(ctx context.Context) error {
+		res, err = e.backup(ctx, src, o)
+		return err
+	})
+	if rel := (*lockReleaseError)(nil); errors.As(err, &rel) && res != nil {
+		res.Warnings, err = append(res.Warnings, rel.Error()), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// backup is Backup under the volume's lock.
+func (e *Engine) backup(ctx context.Context, src io.Reader, o BackupOptions) (*Result, error) {
 	start := time.Now()
 	o, err := o.normalized(e.naming.layout == target.LayoutPosix, e.naming.container != "")
 	if err != nil {
@@ -76,7 +103,7 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 	var parent *Info
 	var parentHashes []sha.Hash
 	if o.ParentID != "" || o.Incremental {
-		parent, parentHashes, err = e.parentFor(ctx, o, size)
+		parent, parentHashes, err = e.parentFor(ctx, o, size, res)
 		if err != nil {
 			if !o.FallbackToFull || !errors.Is(err, ErrParentUnusable) {
 				return nil, err
@@ -137,18 +164,21 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 
 // parentFor finds and checks the parent of an incremental, and reads its
 // block hashes. Every reason the parent cannot be used wraps
-// ErrParentUnusable.
-func (e *Engine) parentFor(ctx context.Context, o BackupOptions, size int64) (*Info, []sha.Hash, error) {
+// ErrParentUnusable. The latest backup is the latest not of another owner;
+// the ones skipped are reported in res.Warnings.
+func (e *Engine) parentFor(ctx context.Context, o BackupOptions, size int64, res *Result) (*Info, []sha.Hash, error) {
 	var parent *Info
 	if o.ParentID == "" {
 		all, err := e.List(ctx, o.VolumeID)
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(all) == 0 {
-			return nil, nil, fmt.Errorf("%w: volume %s has no backup to base an incremental on: do a full backup first", ErrParentUnusable, o.VolumeID)
+		var warnings []string
+		parent, warnings = e.latestOwnBackup(all)
+		res.Warnings = append(res.Warnings, warnings...)
+		if parent == nil {
+			return nil, nil, fmt.Errorf("%w: volume %s has no backup of owner %s to base an incremental on: do a full backup first", ErrParentUnusable, o.VolumeID, e.owner)
 		}
-		parent = all[len(all)-1]
 	} else {
 		p, err := e.findRelated(ctx, o.ParentID, o.VolumeID)
 		if err != nil {
@@ -158,6 +188,9 @@ func (e *Engine) parentFor(ctx context.Context, o BackupOptions, size int64) (*I
 			return nil, nil, err
 		}
 		parent = p
+		if e.foreign(p) {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("parent %s was written by owner %s, not %s: its owner may delete it, which would break this incremental", p.ID, p.Owner, e.owner))
+		}
 	}
 	if parent.VolumeID != o.VolumeID {
 		return nil, nil, fmt.Errorf("%w: parent %s is a backup of volume %s, not %s", ErrParentUnusable, parent.ID, parent.VolumeID, o.VolumeID)
@@ -486,7 +519,7 @@ func (r *backupRun) finish(ctx context.Context, parent *Info, at time.Time) erro
 		return err
 	}
 	extra, err := json.Marshal(map[string]Facts{"chunkback": {
-		SourceSize: r.size, ObjectSize: r.o.ObjectSize, ZerosSkipped: r.full && !r.o.StoreZeros,
+		SourceSize: r.size, ObjectSize: r.o.ObjectSize, ZerosSkipped: r.full && !r.o.StoreZeros, Owner: r.e.owner,
 	}})
 	if err != nil {
 		return err
@@ -504,6 +537,9 @@ func (r *backupRun) finish(ctx context.Context, parent *Info, at time.Time) erro
 	}
 	data, err := meta.Encode()
 	if err != nil {
+		return err
+	}
+	if err := checkVolumeLock(ctx); err != nil { // the last look before the commit
 		return err
 	}
 	return r.put(ctx, r.loc.metadataName(), bytes.NewReader(data), int64(len(data)))

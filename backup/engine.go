@@ -13,6 +13,7 @@
 package backup
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"strings"
@@ -40,8 +41,17 @@ type Config struct {
 	// plus each worker's compressed output, as large as the compressed data);
 	// a restore holds a stored and a decompressed object per worker.
 	Workers int
-	// Now returns the current time (for tests). Default time.Now.
+	// Now returns the current time (for tests). Default time.Now. (Locks
+	// use the real clock: other hosts compare their times.)
 	Now func() time.Time
+	// Owner names who writes the backups: it is recorded in each backup
+	// (Info.Owner) and in the volume locks. Backups of another owner in the
+	// same volume are reported, never overwritten, and not deleted without
+	// DeleteOptions.AllowForeign. Default "<user>@<host>" of this process.
+	Owner string
+	// Lock configures the per-volume lock that lets one writer at a time
+	// into a volume's backups (see LockConfig).
+	Lock LockConfig
 }
 
 // Validate checks the configuration.
@@ -56,7 +66,10 @@ func (c Config) Validate() error {
 	case strings.ContainsAny(c.AvailabilityZone, "/"):
 		return fmt.Errorf("%w: availability zone %q must not contain '/'", ErrInvalidOptions, c.AvailabilityZone)
 	}
-	return nil
+	if err := checkOwner(c.Owner); err != nil {
+		return err
+	}
+	return c.Lock.Validate()
 }
 
 // Engine backs sources up into one target and restores them.
@@ -67,6 +80,7 @@ type Engine struct {
 	naming  naming
 	workers int
 	now     func() time.Time
+	owner   string
 }
 
 // New returns an engine for t.
@@ -102,6 +116,7 @@ func New(t target.Target, cfg Config) (*Engine, error) {
 		naming:  naming{layout: layout, container: cfg.Container, zone: zone},
 		workers: workers,
 		now:     now,
+		owner:   cmp.Or(cfg.Owner, defaultOwner()),
 	}, nil
 }
 

@@ -63,6 +63,8 @@ type Facts struct {
 	// ZerosSkipped is true when all-zero blocks of a full backup were not
 	// stored.
 	ZerosSkipped bool `json:"zeros_skipped"`
+	// Owner is the Config.Owner of the engine that wrote the backup.
+	Owner string `json:"owner,omitempty"`
 }
 
 // facts returns chunkback's facts, or ok=false for a backup Cinder wrote.
