@@ -282,8 +282,9 @@ type backupRun struct {
 	size      int64
 	bytesRead int64
 
-	mu      sync.Mutex
-	written []string // target names stored, for cleanup
+	mu       sync.Mutex
+	written  []string // target names stored, for cleanup
+	conflict bool     // another writer stores this same backup: cleanup must not touch it
 }
 
 // job is one extent to store: blocks [run.Start, run.End) of a chunk.
@@ -555,6 +556,9 @@ func (r *backupRun) put(ctx context.Context, name string, body io.ReadSeeker, si
 			return fmt.Errorf("storing %s: %w", name, cerr)
 		}
 		if !same {
+			r.mu.Lock()
+			r.conflict = true
+			r.mu.Unlock()
 			return fmt.Errorf("%w: %s is already on the target: another writer uses this backup ID", ErrExists, name)
 		}
 		err = nil
@@ -575,6 +579,12 @@ func (r *backupRun) put(ctx context.Context, name string, body io.ReadSeeker, si
 func (r *backupRun) cleanup(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
+	r.mu.Lock()
+	conflict := r.conflict
+	r.mu.Unlock()
+	if conflict { // the prefix is another writer's too: leave its objects alone
+		return
+	}
 	// The metadata first: whatever else fails, nothing looks complete.
 	_ = r.e.t.Delete(ctx, r.loc.metadataName())
 	names := map[string]bool{}

@@ -30,28 +30,36 @@ type heldLock struct {
 	info LockInfo // as last written
 }
 
+// maxLockRaces is how many times a writer that gave way in a race (two
+// writers creating the lock at once, on a store without atomic creates)
+// tries again, after a random pause that doubles each time (from up to
+// 100 ms), before it reports ErrLocked.
+const maxLockRaces = 6
+
 // takeLock takes the volume's lock, waiting up to Config.Lock.Wait while
 // another writer holds it.
 func (e *Engine) takeLock(ctx context.Context, volumeID, op string) (*heldLock, error) {
 	deadline := time.Now().Add(e.cfg.Lock.Wait)
-	for quick := 0; ; {
+	for races := 0; ; {
 		h, err := e.tryLock(ctx, volumeID, op)
 		var le *LockedError
 		if err == nil || !errors.As(err, &le) {
 			return h, err
 		}
-		if le.Holder.Token == "" && quick < 3 {
-			quick++ // the lock went away between two looks: look again
-			continue
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
+		var pause time.Duration
+		if left := time.Until(deadline); le.Race && races < maxLockRaces {
+			// Racers that all gave way each pause for a different time:
+			// the first to come back takes the lock.
+			pause = time.Duration(rand.Int64N(int64(100*time.Millisecond) << races))
+			races++
+		} else if left > 0 {
+			// Poll about ten times over the wait, at most every 2 s, with
+			// jitter so that waiters do not meet again.
+			pause = min(left, 2*time.Second, max(10*time.Millisecond, e.cfg.Lock.Wait/10))
+			pause = time.Duration(float64(pause) * (0.5 + rand.Float64()/2))
+		} else {
 			return nil, err
 		}
-		// Poll about ten times over the wait, at most every 2 s, with jitter
-		// so that racing waiters do not meet again.
-		pause := min(left, 2*time.Second, max(10*time.Millisecond, e.cfg.Lock.Wait/10))
-		pause = time.Duration(float64(pause) * (0.5 + rand.Float64()/2))
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for the lock: %w (%w)", context.Cause(ctx), err)

@@ -622,3 +622,29 @@ func TestLockNonAtomicStoreNeverTwoWinners(t *testing.T) {
 		require.NoError(t, e.withVolumeLock(context.Background(), "v", "backup", func(context.Context) error { return nil }), "round %d", round)
 	}
 }
+
+// TestSameBackupIDWithoutLocksLeavesTheOtherWritersMetadata: with locks
+// off, two writers of one backup ID in one volume at the same second share
+// a prefix; the one that finds the other's _sha256file fails with ErrExists
+// and its cleanup leaves the other's backup listed.
+func TestSameBackupIDWithoutLocksLeavesTheOtherWritersMetadata(t *testing.T) {
+	ctx := context.Background()
+	mem := targettest.NewMemory()
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	newEngine := func() *Engine {
+		e, err := New(mem, Config{Lock: LockConfig{Disabled: true}, Now: func() time.Time { return at }})
+		require.NoError(t, err)
+		return e
+	}
+	first, second := newEngine(), newEngine()
+	o := smallOpts("v")
+	o.BackupID = "same-id"
+	g, done := startGated(t, ctx, second, o)
+	_, err := first.Backup(ctx, bytes.NewReader(bytes.Repeat([]byte("first "), 9000)), o)
+	require.NoError(t, err)
+	g.release()
+	require.ErrorIs(t, <-done, ErrExists)
+	list, err := first.List(ctx, "v")
+	require.NoError(t, err)
+	require.Len(t, list, 1, "the loser's cleanup deleted the winner's _metadata")
+}

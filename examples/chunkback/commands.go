@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -39,6 +40,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitDamaged
 	case errors.Is(err, backup.ErrHasChildren):
 		return exitHasChildren
+	case errors.Is(err, backup.ErrLocked), errors.Is(err, backup.ErrLockLost):
+		return exitLocked
 	}
 	return exitFailure
 }
@@ -52,6 +55,7 @@ type common struct {
 	create   bool
 	noSync   bool
 	cpuProf  string
+	lock     lockFlags // backup and delete (cmd_lock.go)
 }
 
 func newFlags(name string, c *common, out *output) *flag.FlagSet {
@@ -105,7 +109,7 @@ func openEngine(ctx context.Context, c *common) (*backup.Engine, func() error, e
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := backup.New(t, backup.Config{Workers: c.workers})
+	e, err := backup.New(t, backup.Config{Workers: c.workers, Owner: c.lock.owner, Lock: backup.LockConfig{Wait: c.lock.wait}})
 	if err != nil {
 		t.Close()
 		return nil, nil, err
@@ -145,6 +149,7 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 	fs.BoolVar(&o.StoreZeros, "store-zeros", false, "store all-zero extents too (as Cinder does)")
 	fs.BoolVar(&c.create, "create", true, "create the target directory, bucket or container if it is missing")
 	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync objects (faster; a crash may lose the backup)")
+	c.lock.register(fs)
 	pos, err := parse(fs, args, &c, out, 1)
 	if err != nil {
 		return err
@@ -202,6 +207,10 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 		bytesText(res.BytesStored), res.Duration.Round(time.Millisecond), bytesText(int64(rate(res.BytesRead, res.Duration))))
 	if res.FallbackReason != "" {
 		text += "note: made a full backup because " + res.FallbackReason + "\n"
+	}
+	doc["owner"], doc["warnings"] = res.Info.Owner, res.Warnings
+	for _, w := range res.Warnings {
+		text += "warning: " + w + "\n"
 	}
 	out.result(doc, text)
 	return nil
@@ -325,14 +334,14 @@ func cmdList(ctx context.Context, args []string, out *output) error {
 	}
 	docs := make([]map[string]any, len(list))
 	var text strings.Builder
-	fmt.Fprintf(&text, "%-36s  %-36s  %-11s  %-19s  %10s  %s\n", "BACKUP", "VOLUME", "KIND", "CREATED (UTC)", "SIZE", "NAME")
+	fmt.Fprintf(&text, "%-36s  %-36s  %-11s  %-19s  %10s  %-20s  %s\n", "BACKUP", "VOLUME", "KIND", "CREATED (UTC)", "SIZE", "OWNER", "NAME")
 	for i, b := range list {
 		docs[i] = infoDoc(b)
 		kind := "full"
 		if b.Incremental() {
 			kind = "incremental"
 		}
-		fmt.Fprintf(&text, "%-36s  %-36s  %-11s  %-19s  %10s  %s\n", b.ID, b.VolumeID, kind, b.CreatedAt.UTC().Format("2006-01-02 15:04:05"), bytesText(b.Size), b.Name)
+		fmt.Fprintf(&text, "%-36s  %-36s  %-11s  %-19s  %10s  %-20s  %s\n", b.ID, b.VolumeID, kind, b.CreatedAt.UTC().Format("2006-01-02 15:04:05"), bytesText(b.Size), cmp.Or(b.Owner, "-"), b.Name)
 	}
 	out.result(map[string]any{"backups": docs}, text.String())
 	return nil
@@ -343,6 +352,7 @@ func infoDoc(b *backup.Info) map[string]any {
 		"backup_id": b.ID, "volume_id": b.VolumeID, "parent_id": b.ParentID, "name": b.Name,
 		"description": b.Description, "created_at": b.CreatedAt.UTC().Format(time.RFC3339Nano),
 		"size": b.Size, "objects": b.Objects, "data_bytes": b.DataBytes, "incremental": b.Incremental(), "writer": b.Writer,
+		"owner": b.Owner,
 	}
 }
 
@@ -395,9 +405,9 @@ func cmdShow(ctx context.Context, args []string, out *output) error {
 	}
 	doc["chain"] = ids
 	var text strings.Builder
-	fmt.Fprintf(&text, "backup      %s\nvolume      %s\nname        %s\ndescription %s\ncreated     %s\nsize        %s (%d bytes)\nobjects     %d holding %s\nwriter      %s\nchain       %s\n",
+	fmt.Fprintf(&text, "backup      %s\nvolume      %s\nname        %s\ndescription %s\ncreated     %s\nsize        %s (%d bytes)\nobjects     %d holding %s\nwriter      %s\nowner       %s\nchain       %s\n",
 		b.ID, b.VolumeID, b.Name, b.Description, b.CreatedAt.UTC().Format(time.RFC3339), bytesText(b.Size), b.Size,
-		b.Objects, bytesText(b.DataBytes), b.Writer, strings.Join(ids, " <- "))
+		b.Objects, bytesText(b.DataBytes), b.Writer, b.Owner, strings.Join(ids, " <- "))
 	out.result(doc, text.String())
 	return nil
 }
@@ -433,15 +443,17 @@ func cmdVerify(ctx context.Context, args []string, out *output) error {
 
 func cmdDelete(ctx context.Context, args []string, out *output) error {
 	var b oneBackup
-	var chain bool
+	var chain, foreign bool
 	err := b.open(ctx, "delete", "delete", args, out, func(fs *flag.FlagSet) {
 		fs.BoolVar(&chain, "chain", false, "also delete every incremental that depends on it")
+		fs.BoolVar(&foreign, "allow-foreign", false, "also delete backups written by another --owner")
+		b.lock.register(fs)
 	})
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	deleted, err := b.engine.Delete(ctx, b.id, backup.DeleteOptions{Chain: chain})
+	deleted, err := b.engine.Delete(ctx, b.id, backup.DeleteOptions{Chain: chain, AllowForeign: foreign})
 	if err != nil {
 		return err
 	}

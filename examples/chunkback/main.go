@@ -5,11 +5,13 @@
 //	                  [--compression NAME] [--object-size BYTES] [--block-size BYTES] [--workers N] SOURCE
 //	chunkback restore --target URL --backup-id ID DEST
 //	chunkback list|show|verify|delete --target URL [--volume-id ID | --backup-id ID]
+//	chunkback lock-status|unlock --target URL --volume-id ID
 //
 // Exit codes: 0 success; 1 failure; 2 bad usage or options; 3 backup not
 // found; 4 damaged backup (verify found faults); 5 the backup has
 // incrementals (delete without --chain); 6 unusable parent for an
-// incremental; 130 interrupted.
+// incremental; 7 the volume is locked by another writer, or the lock was
+// lost; 130 interrupted.
 package main
 
 import (
@@ -38,6 +40,7 @@ const (
 	exitDamaged     = 4
 	exitHasChildren = 5
 	exitParent      = 6
+	exitLocked      = 7 // backup.ErrLocked, backup.ErrLockLost: another writer holds the volume
 	exitInterrupted = 130
 )
 
@@ -50,14 +53,17 @@ Usage:
   chunkback list    --target URL [--volume-id ID]
   chunkback show    --target URL --backup-id ID
   chunkback verify  --target URL --backup-id ID [--chain=false]
-  chunkback delete  --target URL --backup-id ID [--chain]
+  chunkback delete  --target URL --backup-id ID [--chain] [--allow-foreign]
+  chunkback lock-status --target URL --volume-id ID
+  chunkback unlock  --target URL --volume-id ID   (break a stale lock)
 
 URL is a directory (Cinder's backup_posix_path) or file:///absolute/dir.
 SOURCE is a file, a block device or - for standard input. Run
 "chunkback COMMAND -h" for a command's flags.
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 damaged backup,
-5 backup has incrementals, 6 unusable parent, 130 interrupted.
+5 backup has incrementals, 6 unusable parent, 7 volume locked, 130 interrupted.
+backup and delete take --owner NAME (default user@host) and --lock-wait DURATION.
 `
 
 // run executes one command and returns its exit code.
@@ -70,12 +76,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	cmds := map[string]func(context.Context, []string, *output) error{
-		"backup":  cmdBackup,
-		"restore": cmdRestore,
-		"list":    cmdList,
-		"show":    cmdShow,
-		"verify":  cmdVerify,
-		"delete":  cmdDelete,
+		"backup":      cmdBackup,
+		"restore":     cmdRestore,
+		"list":        cmdList,
+		"show":        cmdShow,
+		"verify":      cmdVerify,
+		"delete":      cmdDelete,
+		"lock-status": cmdLockStatus,
+		"unlock":      cmdUnlock,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
