@@ -14,22 +14,34 @@ package backup
 //  1. Create the lock object with PutOptions.IfNotExists. ErrExists: held.
 //  2. Create a claim, lockName + ".claim-<token>", a name no one else uses.
 //  3. List the claims and read the lock object back. The lock is ours only
-//     if the lock object holds our token and no other live claim exists;
+//     if the lock object holds our token and no other claim exists;
 //     otherwise we lost a race: remove our claim (and the lock object if it
 //     holds our token) and report the volume as locked.
+//
+// While held, the claim is the proof: the holder checks that its claim is
+// still there at every refresh (every TTL/3, when it also rewrites the lock
+// object with a new expiry) and right before it commits (_metadata, the
+// first delete). BreakLock removes the lock object and every claim.
 //
 // On stores where IfNotExists is atomic (POSIX, S3 with If-None-Match, GCS,
 // Azure, RADOS, GlusterFS, NFS servers with hard links) step 1 alone
 // decides. Where it is not (Swift, go-nfs, S3 with if_not_exists=check),
 // two writers can both pass step 1, the later one replacing the earlier
 // one's lock object; steps 2 and 3 then let at most one of them go on,
-// with no assumption about timing: whichever lists last sees the other's
-// claim, and a reader of the lock object sees the last create. Both may
-// lose (each sees the other's claim), and then both fail with ErrLocked
-// (or retry, with LockConfig.Wait). The residual window, on every store:
-// between a check of the lock and the write that follows it (the refresh's
-// overwrite, the check before _metadata) another writer who broke the lock
-// by hand can act; that writer's next check then finds it lost.
+// with no assumption about timing, provided reads and listings see
+// completed writes: whichever lists last sees the other's claim, and both
+// read the lock object after both creates, or the one that reads first
+// sees its own token and the later creator sees the first one's claim.
+// Both may give way (each sees the other's claim); racers then try again
+// after random pauses (maxLockRaces times) before reporting ErrLocked.
+//
+// Residual windows, on every store: between the check of the claim and the
+// write that follows it (the refresh's rewrite, the _metadata) a person can
+// break the lock and another writer take it; the broken holder notices at
+// its next check. A holder that hangs for longer than TTL without being
+// broken still holds the lock: stale locks are only ever broken by hand.
+// A claim left by a writer that crashed in the middle of taking the lock
+// blocks the volume (as a stale lock, once expired) until broken.
 
 import (
 	"context"
@@ -175,12 +187,27 @@ func (e *Engine) LockStatus(ctx context.Context, volumeID string) (*LockInfo, er
 	if err := checkVolumeID(volumeID); err != nil {
 		return nil, err
 	}
-	info, err := e.readLock(ctx, e.naming.lockName(volumeID))
-	if errors.Is(err, target.ErrNotFound) {
-		return nil, nil
+	name := e.naming.lockName(volumeID)
+	info, err := e.readLock(ctx, name)
+	if !errors.Is(err, target.ErrNotFound) {
+		return info, err
 	}
-	return info, err
+	// No lock object: a racer that gave way may have removed it while the
+	// holder's claim still holds the lock.
+	err = e.t.List(ctx, name+claimSuffix, func(o target.Info) error {
+		if c, err := e.readLock(ctx, o.Name); err == nil && c.VolumeID == volumeID {
+			info = c
+			return errStopList
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopList) {
+		return nil, fmt.Errorf("reading the lock of volume %s: %w", volumeID, err)
+	}
+	return info, nil
 }
+
+var errStopList = errors.New("stop listing")
 
 // BreakLock removes the volume's lock, whoever holds it, and returns what it
 // held (nil when the volume was not locked). A holder that is still running

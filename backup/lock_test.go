@@ -648,3 +648,31 @@ func TestSameBackupIDWithoutLocksLeavesTheOtherWritersMetadata(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list, 1, "the loser's cleanup deleted the winner's _metadata")
 }
+
+// TestLockHolderSurvivesALosersOverwrite: on a store without atomic
+// creates, a writer that lost the race may replace the lock object and
+// then remove it; the holder's claim still holds the lock, newcomers still
+// meet it, and the holder's refresh writes the lock object again.
+func TestLockHolderSurvivesALosersOverwrite(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e := posixEngine(t, dir, "me@here", LockConfig{TTL: 90 * time.Millisecond})
+	other := posixEngine(t, dir, "other@there", LockConfig{})
+	err := e.withVolumeLock(ctx, "v", "backup", func(ctx context.Context) error {
+		require.NoError(t, e.t.Delete(ctx, e.naming.lockName("v")))
+		st, err := other.LockStatus(ctx, "v")
+		require.NoError(t, err)
+		require.NotNil(t, st, "the claim still holds the lock")
+		assert.Equal(t, "me@here", st.Owner)
+		_, err = other.Backup(ctx, bytes.NewReader(genSource(12, 1000)), smallOpts("v"))
+		require.ErrorIs(t, err, ErrLocked)
+		assert.Contains(t, err.Error(), "me@here")
+		time.Sleep(100 * time.Millisecond) // a refresh or more
+		st, err = other.LockStatus(ctx, "v")
+		require.NoError(t, err)
+		require.NotNil(t, st)
+		return checkVolumeLock(ctx)
+	})
+	require.NoError(t, err)
+	assertNoLockObjects(t, dir)
+}
