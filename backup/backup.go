@@ -44,6 +44,10 @@ type Result struct {
 	Resumed       bool
 	ObjectsReused int
 	BytesReused   int64
+	// Warnings report what the backup left alone or could not tidy up:
+	// backups of other owners in the volume (see Config.Owner), a lock
+	// that could not be removed.
+	Warnings []string
 }
 
 // minZeroGap is the shortest run of zero blocks a full backup leaves out:
@@ -58,13 +62,33 @@ const minZeroGap = 1 << 20
 // cancellation through ctx, no _metadata is written and the objects already
 // stored are deleted (best effort), so nothing looks like a backup; a
 // Resumable backup keeps them for Resume instead (resume.go).
+//
+// The backup holds the volume's lock while it runs (Config.Lock): another
+// writer's backup or delete of the volume fails with ErrLocked meanwhile.
 func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*Result, error) {
-	start := time.Now()
 	newID := o.BackupID == "" // a new UUID: no partial backup can have it
 	o, err := o.normalized(e.naming.layout == target.LayoutPosix, e.naming.container != "")
 	if err != nil {
 		return nil, err
 	}
+	var res *Result
+	err = e.withVolumeLock(ctx, o.VolumeID, "backup", func(ctx context.Context) error {
+		res, err = e.backup(ctx, src, o, newID)
+		return err
+	})
+	if rel := (*lockReleaseError)(nil); errors.As(err, &rel) && res != nil {
+		res.Warnings, err = append(res.Warnings, rel.Error()), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// backup is Backup under the volume's lock.
+// o is normalized; newID says its BackupID was made up by normalized.
+func (e *Engine) backup(ctx context.Context, src io.Reader, o BackupOptions, newID bool) (*Result, error) {
+	start := time.Now()
 	codec, err := compress.New(o.Compression, compress.Options{Level: o.CompressionLevel})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
@@ -99,7 +123,7 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 	var parent *Info
 	var parentHashes []sha.Hash
 	if o.ParentID != "" || o.Incremental {
-		parent, parentHashes, err = e.parentFor(ctx, o, size)
+		parent, parentHashes, err = e.parentFor(ctx, o, size, res)
 		if err != nil {
 			if !o.FallbackToFull || !errors.Is(err, ErrParentUnusable) {
 				return nil, err
@@ -183,18 +207,21 @@ func (e *Engine) Backup(ctx context.Context, src io.Reader, o BackupOptions) (*R
 
 // parentFor finds and checks the parent of an incremental, and reads its
 // block hashes. Every reason the parent cannot be used wraps
-// ErrParentUnusable.
-func (e *Engine) parentFor(ctx context.Context, o BackupOptions, size int64) (*Info, []sha.Hash, error) {
+// ErrParentUnusable. The latest backup is the latest not of another owner;
+// the ones skipped are reported in res.Warnings.
+func (e *Engine) parentFor(ctx context.Context, o BackupOptions, size int64, res *Result) (*Info, []sha.Hash, error) {
 	var parent *Info
 	if o.ParentID == "" {
 		all, err := e.List(ctx, o.VolumeID)
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(all) == 0 {
-			return nil, nil, fmt.Errorf("%w: volume %s has no backup to base an incremental on: do a full backup first", ErrParentUnusable, o.VolumeID)
+		var warnings []string
+		parent, warnings = e.latestOwnBackup(all)
+		res.Warnings = append(res.Warnings, warnings...)
+		if parent == nil {
+			return nil, nil, fmt.Errorf("%w: volume %s has no backup of owner %s to base an incremental on: do a full backup first", ErrParentUnusable, o.VolumeID, e.owner)
 		}
-		parent = all[len(all)-1]
 	} else {
 		p, err := e.findRelated(ctx, o.ParentID, o.VolumeID)
 		if err != nil {
@@ -204,6 +231,9 @@ func (e *Engine) parentFor(ctx context.Context, o BackupOptions, size int64) (*I
 			return nil, nil, err
 		}
 		parent = p
+		if e.foreign(p) {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("parent %s was written by owner %s, not %s: its owner may delete it, which would break this incremental", p.ID, p.Owner, e.owner))
+		}
 	}
 	if parent.VolumeID != o.VolumeID {
 		return nil, nil, fmt.Errorf("%w: parent %s is a backup of volume %s, not %s", ErrParentUnusable, parent.ID, parent.VolumeID, o.VolumeID)
@@ -297,8 +327,9 @@ type backupRun struct {
 	size      int64
 	bytesRead int64
 
-	mu      sync.Mutex
-	written []string // target names stored, for cleanup
+	mu       sync.Mutex
+	written  []string // target names stored, for cleanup
+	conflict bool     // another writer stores this same backup: cleanup must not touch it
 }
 
 // job is one extent to store: blocks [run.Start, run.End) of a chunk.
@@ -582,7 +613,7 @@ func (r *backupRun) finish(ctx context.Context, parent *Info, at time.Time) erro
 	}
 	extra, err := json.Marshal(map[string]Facts{"chunkback": {
 		SourceSize: r.size, ObjectSize: r.o.ObjectSize, ZerosSkipped: r.full && !r.o.StoreZeros,
-		SyntheticOf: r.o.syntheticOf, Encryption: enc,
+		SyntheticOf: r.o.syntheticOf, Encryption: enc, Owner: r.e.owner,
 	}})
 	if err != nil {
 		return err
@@ -602,6 +633,9 @@ func (r *backupRun) finish(ctx context.Context, parent *Info, at time.Time) erro
 	if err != nil {
 		return err
 	}
+	if err := checkVolumeLock(ctx); err != nil { // the last look before the commit
+		return err
+	}
 	return r.put(ctx, r.loc.metadataName(), bytes.NewReader(data), int64(len(data)))
 }
 
@@ -615,6 +649,9 @@ func (r *backupRun) put(ctx context.Context, name string, body io.ReadSeeker, si
 			return fmt.Errorf("storing %s: %w", name, cerr)
 		}
 		if !same {
+			r.mu.Lock()
+			r.conflict = true
+			r.mu.Unlock()
 			return fmt.Errorf("%w: %s is already on the target: another writer uses this backup ID", ErrExists, name)
 		}
 		err = nil
@@ -635,6 +672,12 @@ func (r *backupRun) put(ctx context.Context, name string, body io.ReadSeeker, si
 func (r *backupRun) cleanup(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
+	r.mu.Lock()
+	conflict := r.conflict
+	r.mu.Unlock()
+	if conflict { // the prefix is another writer's too: leave its objects alone
+		return
+	}
 	// The metadata first: whatever else fails, nothing looks complete.
 	_ = r.e.t.Delete(ctx, r.loc.metadataName())
 	names := map[string]bool{}

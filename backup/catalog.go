@@ -30,6 +30,9 @@ type Info struct {
 	DataBytes int64
 	// Writer is "chunkback" or "cinder" (a backup without chunkback's facts).
 	Writer string
+	// Owner is the Config.Owner of the engine that wrote the backup, or ""
+	// when none is recorded (Cinder's backups): see lock_owner.go.
+	Owner string
 	// Metadata is the backup's _metadata as stored.
 	Metadata *Metadata
 
@@ -186,7 +189,7 @@ func (e *Engine) load(ctx context.Context, loc location, backupID string) (*Info
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err)
 	}
 	if ours {
-		info.facts, info.ours, info.Writer = facts, true, "chunkback"
+		info.facts, info.ours, info.Writer, info.Owner = facts, true, "chunkback", facts.Owner
 		info.Size = facts.SourceSize
 	}
 	return info, nil

@@ -15,18 +15,37 @@ type DeleteOptions struct {
 	// incrementals, theirs, and so on). Without it, a backup with
 	// incrementals on top of it is refused with ErrHasChildren.
 	Chain bool
+	// AllowForeign also deletes backups written by another owner (see
+	// Config.Owner). Without it, Delete refuses them with ErrForeignOwner
+	// and deletes nothing.
+	AllowForeign bool
 }
 
 // Delete removes a backup and returns the IDs of the backups deleted, newest
 // first. Each backup's _metadata goes first, so an interrupted delete leaves
 // no backup that looks complete; only objects named by the backup's own
 // prefix (and its resume journal, if one was left) are removed. A partial
-// backup (see Partials) is removed too: its objects, then its journal.
+// backup (see Partials) is removed too: its objects, then its journal. It
+// holds the volume's lock while it runs.
 func (e *Engine) Delete(ctx context.Context, backupID string, o DeleteOptions) ([]string, error) {
 	info, err := e.Find(ctx, backupID, "")
 	if errors.Is(err, ErrNotFound) {
 		return e.deletePartial(ctx, backupID, err)
 	}
+	if err != nil {
+		return nil, err
+	}
+	var deleted []string
+	err = e.withVolumeLock(ctx, info.VolumeID, "delete", func(ctx context.Context) error {
+		deleted, err = e.delete(ctx, backupID, info.VolumeID, o)
+		return err
+	})
+	return deleted, err
+}
+
+// delete is Delete under the volume's lock.
+func (e *Engine) delete(ctx context.Context, backupID, volumeID string, o DeleteOptions) ([]string, error) {
+	info, err := e.Find(ctx, backupID, volumeID)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +76,12 @@ func (e *Engine) Delete(ctx context.Context, backupID string, o DeleteOptions) (
 		order = append(order, b)
 	}
 	walk(info)
+	if err := e.checkForeign(order, o); err != nil {
+		return nil, err
+	}
+	if err := checkVolumeLock(ctx); err != nil {
+		return nil, err
+	}
 	var deleted []string
 	for _, b := range order {
 		if err := e.deleteOne(ctx, b); err != nil {

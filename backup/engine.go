@@ -13,6 +13,7 @@
 package backup
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"strings"
@@ -41,7 +42,8 @@ type Config struct {
 	// plus each worker's compressed output, as large as the compressed data);
 	// a restore holds a stored and a decompressed object per worker.
 	Workers int
-	// Now returns the current time (for tests). Default time.Now.
+	// Now returns the current time (for tests). Default time.Now. (Locks
+	// use the real clock: other hosts compare their times.)
 	Now func() time.Time
 	// Keys, when set, encrypts new backups client-side with its current key
 	// (see EncryptionFacts; Cinder cannot restore them) and opens encrypted
@@ -50,6 +52,14 @@ type Config struct {
 	// with ErrKeyRequired. Encryption holds one more object buffer per
 	// worker while backing up (the sealed object).
 	Keys crypt.KeyProvider
+	// Owner names who writes the backups: it is recorded in each backup
+	// (Info.Owner) and in the volume locks. Backups of another owner in the
+	// same volume are reported, never overwritten, and not deleted without
+	// DeleteOptions.AllowForeign. Default "<user>@<host>" of this process.
+	Owner string
+	// Lock configures the per-volume lock that lets one writer at a time
+	// into a volume's backups (see LockConfig).
+	Lock LockConfig
 }
 
 // Validate checks the configuration.
@@ -64,7 +74,10 @@ func (c Config) Validate() error {
 	case strings.ContainsAny(c.AvailabilityZone, "/"):
 		return fmt.Errorf("%w: availability zone %q must not contain '/'", ErrInvalidOptions, c.AvailabilityZone)
 	}
-	return nil
+	if err := checkOwner(c.Owner); err != nil {
+		return err
+	}
+	return c.Lock.Validate()
 }
 
 // Engine backs sources up into one target and restores them.
@@ -75,6 +88,7 @@ type Engine struct {
 	naming  naming
 	workers int
 	now     func() time.Time
+	owner   string
 }
 
 // New returns an engine for t.
@@ -110,6 +124,7 @@ func New(t target.Target, cfg Config) (*Engine, error) {
 		naming:  naming{layout: layout, container: cfg.Container, zone: zone},
 		workers: workers,
 		now:     now,
+		owner:   cmp.Or(cfg.Owner, defaultOwner()),
 	}, nil
 }
 

@@ -172,3 +172,25 @@ func (l location) owns(name string) bool {
 	}
 	return true
 }
+
+// lockDir is the posix-layout directory of the volume locks (in
+// Config.Container when one is set): two-letter directories hold backups, so
+// it can never be taken for one.
+const lockDir = "chunkback_locks"
+
+// lockName returns the name of a volume's lock object (see lock.go): in the
+// object layout "volume_<id>/chunkback.lock", beside the volume's backups;
+// in the posix layout "[<container>/]chunkback_locks/volume_<id>.lock". It
+// never ends in _metadata nor holds a backup's prefix, so no listing of
+// backups, chunkback's or Cinder's, takes it for a backup object. The
+// claims of the lock are named after it: lockName + ".claim-<token>".
+func (n naming) lockName(volumeID string) string {
+	if n.layout == target.LayoutPosix {
+		dir := lockDir
+		if n.container != "" {
+			dir = n.container + "/" + lockDir
+		}
+		return dir + "/volume_" + volumeID + ".lock"
+	}
+	return "volume_" + volumeID + "/chunkback.lock"
+}

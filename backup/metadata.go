@@ -68,6 +68,8 @@ type Facts struct {
 	SyntheticOf string `json:"synthetic_of,omitempty"`
 	// Encryption is set when the backup is encrypted (Config.Keys).
 	Encryption *EncryptionFacts `json:"encryption,omitempty"`
+	// Owner is the Config.Owner of the engine that wrote the backup.
+	Owner string `json:"owner,omitempty"`
 }
 
 // facts returns chunkback's facts, or ok=false for a backup Cinder wrote.

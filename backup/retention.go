@@ -44,15 +44,18 @@ func (p RetentionPolicy) Validate() error {
 	return nil
 }
 
-// PruneOptions tunes Prune. The zero value prunes for real, over all of the
-// volume's backups.
+// PruneOptions tunes Prune. The zero value prunes for real, over the
+// volume's backups of the engine's own owner (Config.Owner) and those that
+// record no owner (Cinder's).
 type PruneOptions struct {
 	// DryRun decides and reports, but deletes nothing.
 	DryRun bool
 	// Filter, when not nil, selects the backups the policy applies to; the
 	// others are neither counted by the rules nor deleted, and the backups
 	// they depend on are kept. It lets a caller prune only the backups one
-	// writer (Facts' owner) made in a shared prefix.
+	// writer (Facts' owner) made in a shared prefix. Default: the engine's
+	// own backups and those that record no owner; another owner's are
+	// never deleted unless a Filter selects them.
 	Filter func(*Info) bool
 }
 
@@ -95,24 +98,37 @@ func (e *Engine) Prune(ctx context.Context, volumeID string, p RetentionPolicy, 
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	all, err := e.List(ctx, volumeID)
-	if err != nil {
-		return nil, err
+	filter := o.Filter
+	if filter == nil {
+		filter = e.ownBackup
 	}
-	kept, doomed := p.plan(all, e.now(), o.Filter)
-	res := &PruneResult{Kept: kept, DryRun: o.DryRun}
-	if o.DryRun {
-		res.Deleted = doomed
-		return res, nil
-	}
-	for i, b := range doomed {
-		if err := ctx.Err(); err != nil {
-			return res, err
+	var res *PruneResult
+	err := e.withVolumeLock(ctx, volumeID, "prune", func(ctx context.Context) error {
+		all, err := e.List(ctx, volumeID)
+		if err != nil {
+			return err
 		}
-		if err := e.deleteOne(ctx, b); err != nil {
-			return res, fmt.Errorf("pruning volume %s: deleted %d of %d backups, then: %w", volumeID, i, len(doomed), err)
+		kept, doomed := p.plan(all, e.now(), filter)
+		res = &PruneResult{Kept: kept, DryRun: o.DryRun}
+		if o.DryRun {
+			res.Deleted = doomed
+			return nil
 		}
-		res.Deleted = append(res.Deleted, b)
-	}
-	return res, nil
+		for i, b := range doomed {
+			if err := checkVolumeLock(ctx); err != nil {
+				return fmt.Errorf("pruning volume %s: deleted %d of %d backups, then: %w", volumeID, i, len(doomed), err)
+			}
+			if err := e.deleteOne(ctx, b); err != nil {
+				return fmt.Errorf("pruning volume %s: deleted %d of %d backups, then: %w", volumeID, i, len(doomed), err)
+			}
+			res.Deleted = append(res.Deleted, b)
+		}
+		return nil
+	})
+	return res, err
 }
+
+// ownBackup is Prune's default filter: the engine's own backups and those
+// that record no owner (Cinder's, or written before owners were recorded).
+// Another owner's backups are never counted or deleted.
+func (e *Engine) ownBackup(b *Info) bool { return b.Owner == "" || b.Owner == e.owner }

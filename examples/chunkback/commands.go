@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -42,6 +43,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitHasChildren
 	case errors.Is(err, backup.ErrKeyRequired), errors.Is(err, backup.ErrWrongKey), errors.Is(err, crypt.ErrInvalidKey):
 		return exitKey
+	case errors.Is(err, backup.ErrLocked), errors.Is(err, backup.ErrLockLost):
+		return exitLocked
 	}
 	return exitFailure
 }
@@ -56,6 +59,7 @@ type common struct {
 	noSync   bool
 	cpuProf  string
 	keys     keyFlags
+	lock     lockFlags // backup and delete (cmd_lock.go)
 }
 
 func newFlags(name string, c *common, out *output) *flag.FlagSet {
@@ -114,7 +118,7 @@ func openEngine(ctx context.Context, c *common) (*backup.Engine, func() error, e
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := backup.New(t, backup.Config{Workers: c.workers, Keys: keys})
+	e, err := backup.New(t, backup.Config{Workers: c.workers, Keys: keys, Owner: c.lock.owner, Lock: backup.LockConfig{Wait: c.lock.wait}})
 	if err != nil {
 		t.Close()
 		return nil, nil, err
@@ -156,6 +160,7 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync objects (faster; a crash may lose the backup)")
 	fs.BoolVar(&o.Resumable, "resumable", true, "on failure keep what was stored, to be continued with --resume")
 	fs.BoolVar(&o.Resume, "resume", false, "continue the interrupted backup --backup-id (see list --partial)")
+	c.lock.register(fs)
 	pos, err := parse(fs, args, &c, out, 1)
 	if err != nil {
 		return err
@@ -219,6 +224,10 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 		text += "note: made a full backup because " + res.FallbackReason + "\n"
 	}
 	text += resumedText(res)
+	doc["owner"], doc["warnings"] = res.Info.Owner, res.Warnings
+	for _, w := range res.Warnings {
+		text += "warning: " + w + "\n"
+	}
 	out.result(doc, text)
 	return nil
 }
@@ -345,14 +354,14 @@ func cmdList(ctx context.Context, args []string, out *output) error {
 	}
 	docs := make([]map[string]any, len(list))
 	var text strings.Builder
-	fmt.Fprintf(&text, "%-36s  %-36s  %-11s  %-19s  %10s  %s\n", "BACKUP", "VOLUME", "KIND", "CREATED (UTC)", "SIZE", "NAME")
+	fmt.Fprintf(&text, "%-36s  %-36s  %-11s  %-19s  %10s  %-20s  %s\n", "BACKUP", "VOLUME", "KIND", "CREATED (UTC)", "SIZE", "OWNER", "NAME")
 	for i, b := range list {
 		docs[i] = infoDoc(b)
 		kind := "full"
 		if b.Incremental() {
 			kind = "incremental"
 		}
-		fmt.Fprintf(&text, "%-36s  %-36s  %-11s  %-19s  %10s  %s\n", b.ID, b.VolumeID, kind, b.CreatedAt.UTC().Format("2006-01-02 15:04:05"), bytesText(b.Size), b.Name)
+		fmt.Fprintf(&text, "%-36s  %-36s  %-11s  %-19s  %10s  %-20s  %s\n", b.ID, b.VolumeID, kind, b.CreatedAt.UTC().Format("2006-01-02 15:04:05"), bytesText(b.Size), cmp.Or(b.Owner, "-"), b.Name)
 	}
 	out.result(map[string]any{"backups": docs}, text.String())
 	return nil
@@ -363,6 +372,7 @@ func infoDoc(b *backup.Info) map[string]any {
 		"backup_id": b.ID, "volume_id": b.VolumeID, "parent_id": b.ParentID, "name": b.Name,
 		"description": b.Description, "created_at": b.CreatedAt.UTC().Format(time.RFC3339Nano),
 		"size": b.Size, "objects": b.Objects, "data_bytes": b.DataBytes, "incremental": b.Incremental(), "writer": b.Writer,
+		"owner": b.Owner,
 	}
 }
 
@@ -420,9 +430,9 @@ func cmdShow(ctx context.Context, args []string, out *output) error {
 		encryption = fmt.Sprintf("key %s, %s (Cinder cannot restore it)", enc.KeyID, enc.Algorithm)
 	}
 	var text strings.Builder
-	fmt.Fprintf(&text, "backup      %s\nvolume      %s\nname        %s\ndescription %s\ncreated     %s\nsize        %s (%d bytes)\nobjects     %d holding %s\nwriter      %s\nchain       %s\nencryption  %s\n",
+	fmt.Fprintf(&text, "backup      %s\nvolume      %s\nname        %s\ndescription %s\ncreated     %s\nsize        %s (%d bytes)\nobjects     %d holding %s\nwriter      %s\nowner       %s\nchain       %s\nencryption  %s\n",
 		b.ID, b.VolumeID, b.Name, b.Description, b.CreatedAt.UTC().Format(time.RFC3339), bytesText(b.Size), b.Size,
-		b.Objects, bytesText(b.DataBytes), b.Writer, strings.Join(ids, " <- "), encryption)
+		b.Objects, bytesText(b.DataBytes), b.Writer, b.Owner, strings.Join(ids, " <- "), encryption)
 	out.result(doc, text.String())
 	return nil
 }
@@ -461,15 +471,17 @@ func cmdVerify(ctx context.Context, args []string, out *output) error {
 
 func cmdDelete(ctx context.Context, args []string, out *output) error {
 	var b oneBackup
-	var chain bool
+	var chain, foreign bool
 	err := b.open(ctx, "delete", "delete", args, out, func(fs *flag.FlagSet) {
 		fs.BoolVar(&chain, "chain", false, "also delete every incremental that depends on it")
+		fs.BoolVar(&foreign, "allow-foreign", false, "also delete backups written by another --owner")
+		b.lock.register(fs)
 	})
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	deleted, err := b.engine.Delete(ctx, b.id, backup.DeleteOptions{Chain: chain})
+	deleted, err := b.engine.Delete(ctx, b.id, backup.DeleteOptions{Chain: chain, AllowForeign: foreign})
 	if err != nil {
 		return err
 	}

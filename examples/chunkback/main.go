@@ -8,12 +8,13 @@
 //	chunkback list|show|verify|delete --target URL [--volume-id ID | --backup-id ID]
 //	chunkback prune --target URL --volume-id ID [--keep-last N] [--keep-fulls N] [--keep-within AGE] [--dry-run]
 //	chunkback synthesize --target URL --backup-id ID [--new-backup-id ID] [--compression NAME]
+//	chunkback lock-status|unlock --target URL --volume-id ID
 //
 // Exit codes: 0 success; 1 failure; 2 bad usage or options; 3 backup not
 // found; 4 damaged backup (verify found faults); 5 the backup has
 // incrementals (delete without --chain); 6 unusable parent for an
-// incremental; 7 encryption key missing, wrong or unreadable; 130
-// interrupted.
+// incremental; 7 encryption key missing, wrong or unreadable; 8 the volume
+// is locked by another writer, or the lock was lost; 130 interrupted.
 package main
 
 import (
@@ -43,6 +44,7 @@ const (
 	exitHasChildren = 5
 	exitParent      = 6
 	exitKey         = 7
+	exitLocked      = 8 // backup.ErrLocked, backup.ErrLockLost: another writer holds the volume
 	exitInterrupted = 130
 )
 
@@ -56,10 +58,12 @@ Usage:
   chunkback list    --target URL [--volume-id ID] [--partial]
   chunkback show    --target URL --backup-id ID
   chunkback verify  --target URL --backup-id ID [--chain=false]
-  chunkback delete  --target URL --backup-id ID [--chain]
+  chunkback delete  --target URL --backup-id ID [--chain] [--allow-foreign]
   chunkback prune   --target URL --volume-id ID [--keep-last N] [--keep-fulls N] [--keep-within 720h|30d] [--dry-run]
   chunkback synthesize --target URL --backup-id ID [--new-backup-id ID] [--compression NAME] [--object-size BYTES]
   chunkback check   --target URL [--every DURATION] [--count N] [--json]
+  chunkback lock-status --target URL --volume-id ID
+  chunkback unlock  --target URL --volume-id ID   (break a stale lock)
 
 Encryption: --encryption-key-file PATH or --encryption-key-env VAR on backup, restore, verify, show.
 
@@ -69,7 +73,8 @@ SOURCE is a file, a block device or - for standard input. Run
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 damaged backup,
 5 backup has incrementals, 6 unusable parent, 7 encryption key missing
-or wrong, 130 interrupted.
+or wrong, 8 volume locked, 130 interrupted.
+backup and delete take --owner NAME (default user@host) and --lock-wait DURATION.
 `
 
 // run executes one command and returns its exit code.
@@ -89,9 +94,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"verify":  cmdVerify,
 		"delete":  cmdDelete,
 
-		"prune":      cmdPrune,
-		"synthesize": cmdSynthesize,
-		"check":      cmdCheck,
+		"prune":       cmdPrune,
+		"synthesize":  cmdSynthesize,
+		"check":       cmdCheck,
+		"lock-status": cmdLockStatus,
+		"unlock":      cmdUnlock,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
