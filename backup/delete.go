@@ -52,6 +52,9 @@ func (e *Engine) Delete(ctx context.Context, backupID string, o DeleteOptions) (
 		order = append(order, b)
 	}
 	walk(info)
+	if err := e.checkDeletable(ctx, order); err != nil {
+		return nil, err
+	}
 	var deleted []string
 	for _, b := range order {
 		if err := e.deleteOne(ctx, b); err != nil {

@@ -42,6 +42,9 @@ type Config struct {
 	Workers int
 	// Now returns the current time (for tests). Default time.Now.
 	Now func() time.Time
+	// Immutability, when set, makes backups write-once for a window (see
+	// Immutability). Default nil: off.
+	Immutability *Immutability
 }
 
 // Validate checks the configuration.
@@ -55,6 +58,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: container %q must be a relative directory without a leading or trailing slash", ErrInvalidOptions, c.Container)
 	case strings.ContainsAny(c.AvailabilityZone, "/"):
 		return fmt.Errorf("%w: availability zone %q must not contain '/'", ErrInvalidOptions, c.AvailabilityZone)
+	case c.Immutability != nil:
+		return c.Immutability.Validate()
 	}
 	return nil
 }
@@ -95,6 +100,12 @@ func New(t target.Target, cfg Config) (*Engine, error) {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
+	}
+	if cfg.Immutability != nil {
+		var err error
+		if t, err = cfg.Immutability.writeOnce(t, now); err != nil {
+			return nil, err
+		}
 	}
 	return &Engine{
 		t:       t,

@@ -12,7 +12,7 @@ import (
 )
 
 // azureQuery lists the query parameters of azblob:// URLs.
-var azureQuery = []string{"endpoint", "access_tier", "block_size", "concurrency", "single_put_threshold", "max_retries"}
+var azureQuery = []string{"endpoint", "access_tier", "block_size", "concurrency", "single_put_threshold", "max_retries", "immutable"}
 
 // Environment variables of azblob:// URLs.
 const (
@@ -36,7 +36,8 @@ const (
 //
 // Query parameters (none secret): endpoint, access_tier (Hot, Cool, Cold,
 // Archive), block_size and single_put_threshold (bytes), concurrency
-// (blocks of one object in flight), max_retries (-1 for none).
+// (blocks of one object in flight), max_retries (-1 for none), immutable
+// (bool: a blob immutability policy on every object of a write-once backup).
 // Options.Create creates a missing container.
 func openAzure(ctx context.Context, u *url.URL, o Options) (scheme, error) {
 	cfg, err := azureConfig(u, os.Getenv)
@@ -94,6 +95,7 @@ func azureConfig(u *url.URL, getenv func(string) string) (azure.Config, error) {
 		cfg.Endpoint = ""
 	}
 	cfg.AccessTier = q.Get("access_tier")
+	q.boolean("immutable", &cfg.Immutability)
 	for _, p := range []struct {
 		key string
 		dst *int64
@@ -122,6 +124,9 @@ func azureConfig(u *url.URL, getenv func(string) string) (azure.Config, error) {
 		if n == 0 {
 			cfg.MaxRetries = -1 // 0 retries asked for, not the default
 		}
+	}
+	if q.err != nil {
+		return cfg, q.err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("--target %q: %w", u.Redacted(), err)

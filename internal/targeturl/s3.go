@@ -15,7 +15,7 @@ import (
 var s3Params = []string{
 	"endpoint", "region", "path_style", "checksum", "ca_bundle", "insecure", "storage_class",
 	"max_attempts", "retry_mode", "md5", "timeout", "max_pool_connections", "if_not_exists",
-	"part_size", "multipart_threshold", "part_concurrency", "profile",
+	"part_size", "multipart_threshold", "part_concurrency", "profile", "object_lock",
 }
 
 // openS3 opens s3://bucket/prefix?endpoint=URL&region=R&path_style=true&...
@@ -25,7 +25,9 @@ var s3Params = []string{
 // storage_class, max_attempts, retry_mode (legacy|standard|adaptive), md5
 // (bool, default true), timeout (Go duration or seconds), max_pool_connections,
 // if_not_exists (conditional|check), part_size, multipart_threshold (bytes),
-// part_concurrency, profile.
+// part_concurrency, profile, object_lock (bool: S3 object lock on every
+// object, for write-once backups; with --create, a new bucket is made with
+// object lock enabled).
 //
 // Environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
 // (without them the SDK's default credential chain: AWS_PROFILE, shared
@@ -85,6 +87,7 @@ func s3ConfigFromURL(u *url.URL, getenv func(string) string) (s3.Config, error) 
 	q.boolean("path_style", &cfg.PathStyle)
 	q.boolean("insecure", &cfg.InsecureSkipVerify)
 	q.boolean("md5", &md5)
+	q.boolean("object_lock", &cfg.ObjectLock)
 	cfg.DisableContentMD5 = !md5
 	q.integer("max_attempts", &cfg.MaxAttempts)
 	q.integer("max_pool_connections", &cfg.MaxPoolConnections)
