@@ -56,7 +56,7 @@ func TestImmutabilityValidate(t *testing.T) {
 // offsetClock is the real time plus an offset the test moves forward.
 type offsetClock struct{ offset atomic.Int64 }
 
-func (c *offsetClock) now() time.Time            { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *offsetClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *offsetClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // TestWriteOnceEngine: in write-once mode, on a real directory and in
