@@ -86,15 +86,35 @@ func (e *Engine) Immutable() (window time.Duration, enforcedByStore bool) {
 	return e.cfg.Immutability.Window, target.EnforcesRetention(e.t)
 }
 
-// checkDeletable refuses, before anything is deleted, to delete backups
-// still inside the write-once window. A backup's _metadata is its newest
-// object (written last), so its age is the backup's.
-func (e *Engine) checkDeletable(ctx context.Context, backups []*Info) error {
+// immutableUntil is the end of the window of a backup finished now, for
+// Facts.ImmutableUntil ("" when write-once mode is off).
+func (e *Engine) immutableUntil() string {
 	if e.cfg.Immutability == nil {
-		return nil
+		return ""
 	}
+	return e.now().Add(e.cfg.Immutability.Window).UTC().Format(time.RFC3339)
+}
+
+// checkDeletable refuses, before anything is deleted, to delete backups
+// still inside their write-once window: the one each backup recorded
+// (Facts.ImmutableUntil), whatever this engine's configuration, and, in
+// write-once mode, the engine's window from the age of the backup's
+// _metadata, its newest object (written last).
+func (e *Engine) checkDeletable(ctx context.Context, backups []*Info) error {
 	now := e.now()
 	for _, b := range backups {
+		if b.facts.ImmutableUntil != "" {
+			until, err := time.Parse(time.RFC3339, b.facts.ImmutableUntil)
+			if err != nil {
+				return fmt.Errorf("%w: backup %s: immutable_until %q is not an RFC 3339 time; nothing was deleted", ErrCorrupt, b.ID, b.facts.ImmutableUntil)
+			}
+			if now.Before(until) {
+				return fmt.Errorf("backup %s is write-once: it may be deleted after %s; nothing was deleted: %w", b.ID, until.Format(time.RFC3339), target.ErrImmutable)
+			}
+		}
+		if e.cfg.Immutability == nil {
+			continue
+		}
 		info, err := e.t.Stat(ctx, b.loc.metadataName())
 		if err != nil {
 			return fmt.Errorf("deleting backup %s: checking its age: %w", b.ID, err)

@@ -95,6 +95,14 @@ func TestWriteOnceEngine(t *testing.T) {
 				require.Equal(t, before, objectNames(t, tg, ""), "objects changed by a refused delete")
 			}
 			requireSameData(t, data, restoreToFile(t, e, inc.Info.ID), "restore in write-once mode")
+			// An engine without write-once mode honours the window the
+			// backups recorded.
+			plain, err := New(tg, Config{Now: clock.now})
+			require.NoError(t, err)
+			_, err = plain.Delete(ctx, full.Info.ID, DeleteOptions{Chain: true})
+			require.ErrorIs(t, err, target.ErrImmutable)
+			require.ErrorContains(t, err, "is write-once: it may be deleted after")
+			require.Equal(t, before, objectNames(t, tg, ""), "objects changed by a refused delete")
 
 			// No object of a backup can be replaced, even through the engine's target.
 			meta := inc.Info.loc.metadataName()

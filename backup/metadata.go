@@ -63,6 +63,10 @@ type Facts struct {
 	// ZerosSkipped is true when all-zero blocks of a full backup were not
 	// stored.
 	ZerosSkipped bool `json:"zeros_skipped"`
+	// ImmutableUntil, for a backup made in write-once mode
+	// (Config.Immutability), is when its window ends (RFC 3339, UTC): Delete
+	// refuses the backup until then whatever the engine's configuration.
+	ImmutableUntil string `json:"immutable_until,omitempty"`
 }
 
 // facts returns chunkback's facts, or ok=false for a backup Cinder wrote.

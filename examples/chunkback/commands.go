@@ -52,6 +52,8 @@ type common struct {
 	create   bool
 	noSync   bool
 	cpuProf  string
+
+	immutable *backup.Immutability // backup's write-once mode (cmd_immutable.go)
 }
 
 func newFlags(name string, c *common, out *output) *flag.FlagSet {
@@ -105,7 +107,7 @@ func openEngine(ctx context.Context, c *common) (*backup.Engine, func() error, e
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := backup.New(t, backup.Config{Workers: c.workers})
+	e, err := backup.New(t, backup.Config{Workers: c.workers, Immutability: c.immutable})
 	if err != nil {
 		t.Close()
 		return nil, nil, err
@@ -145,8 +147,12 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 	fs.BoolVar(&o.StoreZeros, "store-zeros", false, "store all-zero extents too (as Cinder does)")
 	fs.BoolVar(&c.create, "create", true, "create the target directory, bucket or container if it is missing")
 	fs.BoolVar(&c.noSync, "no-sync", false, "do not fsync objects (faster; a crash may lose the backup)")
+	immutable := addImmutableFlags(fs)
 	pos, err := parse(fs, args, &c, out, 1)
 	if err != nil {
+		return err
+	}
+	if c.immutable, err = immutable.config(); err != nil {
 		return err
 	}
 	if o.VolumeID == "" {
@@ -174,6 +180,7 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 		return err
 	}
 	defer closeTarget()
+	noteEnforcement(e, out)
 	finish := func(_ *backup.Result, err error) error { return err }
 	if isRBD(pos[0]) {
 		if src, finish, err = openRBDSource(ctx, e, pos[0], &o); err != nil {

@@ -46,6 +46,7 @@ const usage = `chunkback: chunked, incremental backups in OpenStack Cinder's for
 Usage:
   chunkback backup  --target URL --volume-id ID [--backup-id ID] [--parent-id ID | --incremental]
                     [--compression NAME] [--object-size BYTES] [--block-size BYTES] [--workers N] SOURCE
+                    [--immutable-for DURATION [--object-lock-mode governance|compliance]]
   chunkback restore --target URL --backup-id ID DEST
   chunkback list    --target URL [--volume-id ID]
   chunkback show    --target URL --backup-id ID
