@@ -3,6 +3,7 @@ package azure_test
 import (
 	"bytes"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,12 +22,22 @@ type headerLog struct {
 
 func (h *headerLog) RoundTrip(r *http.Request) (*http.Response, error) {
 	h.mu.Lock()
-	// The SDK sets these keys as written, not in canonical form.
-	if len(r.Header["x-ms-immutability-policy-until-date"]) > 0 {
+	if rawHeader(r.Header, "x-ms-immutability-policy-until-date") != "" {
 		h.seen = append(h.seen, r.Header.Clone())
 	}
 	h.mu.Unlock()
 	return h.inner.RoundTrip(r)
+}
+
+// rawHeader returns the first value of header name whatever the case of its
+// key: the SDK sets these keys as written, not in canonical form.
+func rawHeader(h http.Header, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
 }
 
 // TestImmutabilityOnAzurite: with Config.Immutability, single and block
@@ -59,10 +70,10 @@ func TestImmutabilityOnAzurite(t *testing.T) {
 	log.mu.Unlock()
 	require.Len(t, seen, 2, "one Put Blob and one Put Block List carry the policy; the plain Put none")
 	for i, mode := range []string{"Unlocked", "Locked"} {
-		got, perr := http.ParseTime(seen[i]["x-ms-immutability-policy-until-date"][0])
+		got, perr := http.ParseTime(rawHeader(seen[i], "x-ms-immutability-policy-until-date"))
 		require.NoError(t, perr)
 		require.True(t, got.Equal(until), "expiry %v", got)
-		require.Equal(t, mode, seen[i]["x-ms-immutability-policy-mode"][0])
+		require.Equal(t, mode, rawHeader(seen[i], "x-ms-immutability-policy-mode"))
 	}
 
 	// Without Immutability nothing is sent and the target says so.

@@ -59,7 +59,7 @@ func removeAllVersions(t *testing.T, ctx context.Context, tg *Target) {
 	}
 }
 
-func objectLockServers(t *testing.T) map[string]func(*testing.T) server {
+func objectLockServers() map[string]func(*testing.T) server {
 	return map[string]func(*testing.T) server{"minio": minio, "radosgw": radosgw}
 }
 
@@ -67,7 +67,7 @@ func objectLockServers(t *testing.T) map[string]func(*testing.T) server {
 // mode and date asked for, and the store itself refuses to delete its
 // version or let the target delete it, while an expired one goes whole.
 func TestObjectLock(t *testing.T) {
-	for name, srv := range objectLockServers(t) {
+	for name, srv := range objectLockServers() {
 		t.Run(name, func(t *testing.T) {
 			s := srv(t)
 			ctx := t.Context()
@@ -135,7 +135,7 @@ func TestObjectLock(t *testing.T) {
 // TestObjectLockNeedsLockBucket: asking for object lock on a bucket without
 // it is a clear configuration error, not silently unprotected objects.
 func TestObjectLockNeedsLockBucket(t *testing.T) {
-	for name, srv := range objectLockServers(t) {
+	for name, srv := range objectLockServers() {
 		t.Run(name, func(t *testing.T) {
 			s := srv(t)
 			plain := s.config(t)
@@ -162,7 +162,7 @@ func TestObjectLockConfigValidate(t *testing.T) {
 // removing every version), the target still passes the conformance suite
 // for objects stored without retention.
 func TestObjectLockConformance(t *testing.T) {
-	for name, srv := range objectLockServers(t) {
+	for name, srv := range objectLockServers() {
 		t.Run(name, func(t *testing.T) {
 			s := srv(t)
 			targettest.RunWithOptions(t, func(t *testing.T) target.Target { return lockTarget(t, s) },

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/chunkback/chunkback/s3"
+	"github.com/chunkback/chunkback/target"
 )
 
 // s3Params are the query parameters an s3:// URL may carry (none secret).
@@ -51,7 +52,7 @@ func openS3(ctx context.Context, u *url.URL, o Options) (scheme, error) {
 // (getenv) describe.
 func s3ConfigFromURL(u *url.URL, getenv func(string) string) (s3.Config, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("--target %s: "+format, append([]any{u.Redacted()}, args...)...)
+		return fmt.Errorf("--target %s: "+format+": %w", append(append([]any{u.Redacted()}, args...), target.ErrInvalidArgument)...)
 	}
 	q, err := newQuery(u, s3Params, "credentials do not belong in the URL: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", bad)
 	if err != nil {
