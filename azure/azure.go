@@ -372,5 +372,8 @@ func (t *Target) Delete(ctx context.Context, name string) error {
 	if bloberror.HasCode(err, bloberror.BlobNotFound) {
 		return nil
 	}
+	if ierr := t.immutableError(ctx, "delete", name, err); ierr != nil {
+		return ierr
+	}
 	return t.fail(ctx, "delete", name, err, errOptions{})
 }

@@ -113,6 +113,12 @@ type Config struct {
 	// restores from it fail until then.
 	AccessTier string
 
+	// Immutability sets a blob immutability policy on every object stored
+	// with PutOptions.RetainUntil (write-once backups), so that the Blob
+	// service itself refuses to delete it before then. The container needs
+	// version-level immutability support (WORM) enabled. Default off.
+	Immutability bool
+
 	// BlockSize is the size of the blocks objects larger than
 	// SinglePutThreshold are staged in (default DefaultBlockSize, 8 MiB;
 	// 64 KiB to 4000 MiB). It grows on its own when an object would need

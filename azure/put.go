@@ -60,6 +60,7 @@ func conditions(opts target.PutOptions) *blob.AccessConditions {
 func (t *Target) putSingle(ctx context.Context, client *blockblob.Client, name string, body io.ReadSeeker, start, size int64, opts target.PutOptions) error {
 	src := &section{r: body, start: start, size: size, dirty: true}
 	o := &blockblob.UploadOptions{Tier: t.tier, AccessConditions: conditions(opts)}
+	o.ImmutabilityPolicyMode, o.ImmutabilityPolicyExpiryTime = t.immutability(opts)
 	if opts.ContentMD5 != nil {
 		o.TransactionalValidation = blob.TransferValidationTypeMD5(opts.ContentMD5)
 	}
@@ -177,6 +178,7 @@ func (t *Target) putBlocks(ctx context.Context, client *blockblob.Client, name s
 	}
 
 	co := &blockblob.CommitBlockListOptions{Tier: t.tier, AccessConditions: conditions(opts)}
+	co.ImmutabilityPolicyMode, co.ImmutabilityPolicyExpiryTime = t.immutability(opts)
 	if opts.ContentMD5 != nil {
 		co.HTTPHeaders = &blob.HTTPHeaders{BlobContentMD5: opts.ContentMD5}
 	}

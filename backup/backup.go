@@ -613,7 +613,7 @@ func (r *backupRun) finish(ctx context.Context, parent *Info, at time.Time) erro
 	}
 	extra, err := json.Marshal(map[string]Facts{"chunkback": {
 		SourceSize: r.size, ObjectSize: r.o.ObjectSize, ZerosSkipped: r.full && !r.o.StoreZeros,
-		SyntheticOf: r.o.syntheticOf, Encryption: enc, Owner: r.e.owner,
+		SyntheticOf: r.o.syntheticOf, Encryption: enc, Owner: r.e.owner, ImmutableUntil: r.e.immutableUntil(),
 	}})
 	if err != nil {
 		return err

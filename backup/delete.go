@@ -79,6 +79,9 @@ func (e *Engine) delete(ctx context.Context, backupID, volumeID string, o Delete
 	if err := e.checkForeign(order, o); err != nil {
 		return nil, err
 	}
+	if err := e.checkDeletable(ctx, order); err != nil {
+		return nil, err
+	}
 	if err := checkVolumeLock(ctx); err != nil {
 		return nil, err
 	}

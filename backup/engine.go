@@ -60,6 +60,9 @@ type Config struct {
 	// Lock configures the per-volume lock that lets one writer at a time
 	// into a volume's backups (see LockConfig).
 	Lock LockConfig
+	// Immutability, when set, makes backups write-once for a window (see
+	// Immutability). Default nil: off.
+	Immutability *Immutability
 }
 
 // Validate checks the configuration.
@@ -73,6 +76,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: container %q must be a relative directory without a leading or trailing slash", ErrInvalidOptions, c.Container)
 	case strings.ContainsAny(c.AvailabilityZone, "/"):
 		return fmt.Errorf("%w: availability zone %q must not contain '/'", ErrInvalidOptions, c.AvailabilityZone)
+	}
+	if c.Immutability != nil {
+		if err := c.Immutability.Validate(); err != nil {
+			return err
+		}
 	}
 	if err := checkOwner(c.Owner); err != nil {
 		return err
@@ -117,6 +125,12 @@ func New(t target.Target, cfg Config) (*Engine, error) {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
+	}
+	if cfg.Immutability != nil {
+		var err error
+		if t, err = cfg.Immutability.writeOnce(t, now); err != nil {
+			return nil, err
+		}
 	}
 	return &Engine{
 		t:       t,

@@ -70,6 +70,10 @@ type Facts struct {
 	Encryption *EncryptionFacts `json:"encryption,omitempty"`
 	// Owner is the Config.Owner of the engine that wrote the backup.
 	Owner string `json:"owner,omitempty"`
+	// ImmutableUntil, for a backup made in write-once mode
+	// (Config.Immutability), is when its window ends (RFC 3339, UTC): Delete
+	// refuses the backup until then whatever the engine's configuration.
+	ImmutableUntil string `json:"immutable_until,omitempty"`
 }
 
 // facts returns chunkback's facts, or ok=false for a backup Cinder wrote.

@@ -171,6 +171,15 @@ type Config struct {
 	// ChecksumWhenRequired for them.
 	RequestChecksum string
 
+	// ObjectLock stores objects with the retention PutOptions.RetainUntil
+	// asks for (S3 object lock: ObjectLockMode and ObjectLockRetainUntilDate
+	// on every upload), so that the store itself refuses to delete them
+	// before then; Delete then removes every version of an object. The
+	// bucket must have object lock enabled (New checks), which CreateBucket
+	// does when it creates the bucket. Object lock needs Content-MD5 (or
+	// another checksum), so DisableContentMD5 is refused with it.
+	ObjectLock bool
+
 	// IfNotExists chooses how conditional writes are made (default
 	// IfNotExistsConditional; IfNotExistsCheck for stores without
 	// If-None-Match).
@@ -331,6 +340,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.validateSSE(); err != nil {
 		return bad("%v", err)
+	}
+	if c.ObjectLock && c.DisableContentMD5 && d.RequestChecksum == ChecksumWhenRequired {
+		return bad("ObjectLock is set with DisableContentMD5 and RequestChecksum %q: object lock needs a checksum with every upload; turn Content-MD5 back on", ChecksumWhenRequired)
 	}
 	if c.InsecureSkipVerify && c.CABundle != "" {
 		return bad("InsecureSkipVerify and CABundle are both set; verify with the CA bundle, or skip verification, not both")

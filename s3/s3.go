@@ -118,6 +118,11 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 	if err := t.checkBucket(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.ObjectLock {
+		if err := t.checkObjectLock(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
@@ -237,6 +242,9 @@ func (t *Target) checkBucket(ctx context.Context) error {
 		return ferr
 	}
 	in := &s3.CreateBucketInput{Bucket: aws.String(t.cfg.Bucket)}
+	if t.cfg.ObjectLock {
+		in.ObjectLockEnabledForBucket = aws.Bool(true)
+	}
 	if t.region != DefaultRegion {
 		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(t.region)}
 	}
@@ -301,8 +309,10 @@ func (t *Target) Put(ctx context.Context, name string, body io.ReadSeeker, size 
 		return fmt.Errorf("s3: put %q: the body cannot seek: %w: %w", name, err, target.ErrInvalidArgument)
 	}
 	// A HEAD first: the only check in IfNotExistsCheck mode, and in
-	// conditional mode it saves uploading a large object for nothing.
-	if opts.IfNotExists && (t.cfg.IfNotExists == IfNotExistsCheck || size > t.cfg.MultipartThreshold) {
+	// conditional mode it saves uploading a large object for nothing. With
+	// object lock too: radosgw (Pacific) ignores If-None-Match in a
+	// versioned bucket.
+	if opts.IfNotExists && (t.cfg.IfNotExists == IfNotExistsCheck || size > t.cfg.MultipartThreshold || t.cfg.ObjectLock) {
 		_, err := t.head(ctx, key)
 		switch {
 		case err == nil:
@@ -366,6 +376,7 @@ func (t *Target) putSingle(ctx context.Context, name, key string, body *section,
 		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = t.sse()
 	}
 	in.ServerSideEncryption, in.SSEKMSKeyId = types.ServerSideEncryption(t.cfg.ServerSideEncryption), t.kmsKeyID()
+	in.ObjectLockMode, in.ObjectLockRetainUntilDate = t.lockMode(opts)
 	_, err := t.client.PutObject(ctx, in)
 	return t.fail(ctx, "put", name, err)
 }
@@ -393,7 +404,12 @@ func (t *Target) putMultipart(ctx context.Context, name, key string, body io.Rea
 		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = t.sse()
 	}
 	in.ServerSideEncryption, in.SSEKMSKeyID = tmtypes.ServerSideEncryption(t.cfg.ServerSideEncryption), t.kmsKeyID()
+	mode, until := t.lockMode(opts)
+	in.ObjectLockMode, in.ObjectLockRetainUntilDate = tmtypes.ObjectLockMode(mode), until
 	_, err := t.uploader.UploadObject(ctx, in)
+	if err == nil && until != nil {
+		err = t.retain(ctx, key, mode, until)
+	}
 	return t.fail(ctx, "put", name, err)
 }
 
@@ -574,6 +590,9 @@ func (t *Target) Delete(ctx context.Context, name string) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("s3: delete %q: %w", name, err)
+	}
+	if t.cfg.ObjectLock {
+		return t.deleteVersions(ctx, name, key)
 	}
 	_, err = t.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(t.cfg.Bucket), Key: aws.String(key)})
 	if err != nil && isNotFound(err) {

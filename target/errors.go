@@ -32,11 +32,15 @@ var (
 	// ErrUnavailable: the store is temporarily unable to serve (HTTP 5xx,
 	// connection reset, timeout). Retryable.
 	ErrUnavailable = errors.New("temporarily unavailable")
+	// ErrImmutable: the object is write-once and inside its retention
+	// window (NewWriteOnce, or a store's object lock): it may be neither
+	// replaced nor deleted yet. The message says until when.
+	ErrImmutable = errors.New("immutable")
 )
 
 // IsPermanent reports whether retrying the operation that returned err cannot
 // help: the error is classified as not-found, exists, invalid range or argument,
-// permission or permanent, or the context was cancelled or timed out.
+// permission, immutable or permanent, or the context was cancelled or timed out.
 // Unclassified errors are treated as transient, as restic does, because a
 // network failure is the common unclassified case.
 func IsPermanent(err error) bool {
@@ -46,7 +50,8 @@ func IsPermanent(err error) bool {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return true
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrExists), errors.Is(err, ErrInvalidRange),
-		errors.Is(err, ErrInvalidArgument), errors.Is(err, ErrPermission), errors.Is(err, ErrPermanent):
+		errors.Is(err, ErrInvalidArgument), errors.Is(err, ErrPermission), errors.Is(err, ErrPermanent),
+		errors.Is(err, ErrImmutable):
 		return true
 	}
 	var se *StatusError

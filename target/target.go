@@ -15,6 +15,7 @@ package target
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 )
@@ -83,6 +84,55 @@ type PutOptions struct {
 	// store reports a digest. Targets that cannot use it ignore it; callers
 	// need only compute it for targets that implement ContentMD5User.
 	ContentMD5 []byte
+	// RetainUntil, when not zero, asks the store to refuse deleting or
+	// replacing the object before this time (S3 object lock, Azure blob
+	// immutability policies). A target that can enforce retention
+	// (RetentionEnforcer) sets it on the object; every other target ignores
+	// it, so callers that need retention either check EnforcesRetention or
+	// wrap the target with NewWriteOnce, which enforces it in the client.
+	RetainUntil time.Time
+	// RetentionMode is how strictly the store holds RetainUntil (zero:
+	// RetentionGovernance when RetainUntil is set).
+	RetentionMode RetentionMode
+}
+
+// RetentionMode is how strictly a store holds PutOptions.RetainUntil.
+type RetentionMode string
+
+const (
+	// RetentionGovernance: users with a special permission may still
+	// shorten the retention or delete the object (S3 GOVERNANCE, an Azure
+	// "Unlocked" policy).
+	RetentionGovernance RetentionMode = "governance"
+	// RetentionCompliance: nobody, the account's root included, can delete
+	// the object or shorten its retention before it ends (S3 COMPLIANCE, an
+	// Azure "Locked" policy).
+	RetentionCompliance RetentionMode = "compliance"
+)
+
+// Validate checks that m is empty or one of the known modes.
+func (m RetentionMode) Validate() error {
+	switch m {
+	case "", RetentionGovernance, RetentionCompliance:
+		return nil
+	}
+	return fmt.Errorf("retention mode %q: use %q or %q: %w", string(m), RetentionGovernance, RetentionCompliance, ErrInvalidArgument)
+}
+
+// RetentionEnforcer is implemented by targets that can set
+// PutOptions.RetainUntil on the objects they store, so that the store itself
+// refuses to delete or replace them before then.
+type RetentionEnforcer interface {
+	// EnforcesRetention reports whether the target, as configured, sets
+	// RetainUntil on the store (an S3 bucket with object lock, say).
+	EnforcesRetention() bool
+}
+
+// EnforcesRetention reports whether t, or the target it decorates, makes the
+// store itself hold PutOptions.RetainUntil.
+func EnforcesRetention(t Target) bool {
+	e, ok := As[RetentionEnforcer](t)
+	return ok && e.EnforcesRetention()
 }
 
 // ContentMD5User is implemented by targets that use PutOptions.ContentMD5.

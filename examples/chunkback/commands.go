@@ -60,6 +60,8 @@ type common struct {
 	cpuProf  string
 	keys     keyFlags
 	lock     lockFlags // backup and delete (cmd_lock.go)
+
+	immutable *backup.Immutability // backup's write-once mode (cmd_immutable.go)
 }
 
 func newFlags(name string, c *common, out *output) *flag.FlagSet {
@@ -118,7 +120,7 @@ func openEngine(ctx context.Context, c *common) (*backup.Engine, func() error, e
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := backup.New(t, backup.Config{Workers: c.workers, Keys: keys, Owner: c.lock.owner, Lock: backup.LockConfig{Wait: c.lock.wait}})
+	e, err := backup.New(t, backup.Config{Workers: c.workers, Keys: keys, Owner: c.lock.owner, Lock: backup.LockConfig{Wait: c.lock.wait}, Immutability: c.immutable})
 	if err != nil {
 		t.Close()
 		return nil, nil, err
@@ -161,12 +163,16 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 	fs.BoolVar(&o.Resumable, "resumable", true, "on failure keep what was stored, to be continued with --resume")
 	fs.BoolVar(&o.Resume, "resume", false, "continue the interrupted backup --backup-id (see list --partial)")
 	c.lock.register(fs)
+	immutable := addImmutableFlags(fs)
 	pos, err := parse(fs, args, &c, out, 1)
 	if err != nil {
 		return err
 	}
 	if o.Resume && o.BackupID == "" {
 		return usageError{"--resume needs --backup-id: the partial backup to continue (see chunkback list --partial)"}
+	}
+	if c.immutable, err = immutable.config(); err != nil {
+		return err
 	}
 	if o.VolumeID == "" {
 		return usageError{"--volume-id is required: name the volume the source belongs to"}
@@ -193,6 +199,7 @@ func cmdBackup(ctx context.Context, args []string, out *output) error {
 		return err
 	}
 	defer closeTarget()
+	noteEnforcement(e, out)
 	finish := func(_ *backup.Result, err error) error { return err }
 	if isRBD(pos[0]) {
 		if src, finish, err = openRBDSource(ctx, e, pos[0], &o); err != nil {

@@ -54,6 +54,7 @@ Usage:
   chunkback backup  --target URL --volume-id ID [--backup-id ID] [--parent-id ID | --incremental]
                     [--compression NAME] [--object-size BYTES] [--block-size BYTES] [--workers N]
                     [--resumable=false | --resume] SOURCE
+                    [--immutable-for DURATION [--object-lock-mode governance|compliance]]
   chunkback restore --target URL --backup-id ID DEST
   chunkback list    --target URL [--volume-id ID] [--partial]
   chunkback show    --target URL --backup-id ID

@@ -9,10 +9,11 @@ import (
 	"strings"
 
 	"github.com/chunkback/chunkback/azure"
+	"github.com/chunkback/chunkback/target"
 )
 
 // azureQuery lists the query parameters of azblob:// URLs.
-var azureQuery = []string{"endpoint", "access_tier", "block_size", "concurrency", "single_put_threshold", "max_retries"}
+var azureQuery = []string{"endpoint", "access_tier", "block_size", "concurrency", "single_put_threshold", "max_retries", "immutable"}
 
 // Environment variables of azblob:// URLs.
 const (
@@ -36,7 +37,8 @@ const (
 //
 // Query parameters (none secret): endpoint, access_tier (Hot, Cool, Cold,
 // Archive), block_size and single_put_threshold (bytes), concurrency
-// (blocks of one object in flight), max_retries (-1 for none).
+// (blocks of one object in flight), max_retries (-1 for none), immutable
+// (bool: a blob immutability policy on every object of a write-once backup).
 // Options.Create creates a missing container.
 func openAzure(ctx context.Context, u *url.URL, o Options) (scheme, error) {
 	cfg, err := azureConfig(u, os.Getenv)
@@ -55,14 +57,14 @@ func openAzure(ctx context.Context, u *url.URL, o Options) (scheme, error) {
 // configuration.
 func azureConfig(u *url.URL, getenv func(string) string) (azure.Config, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("--target %q: "+format+"; the form is azblob://container/prefix?endpoint=URL (credentials in %s, or %s with %s or %s)",
-			append(append([]any{u.Redacted()}, args...), envAzureConnectionString, envAzureAccount, envAzureKey, envAzureSASToken)...)
+		return fmt.Errorf("--target %q: "+format+"; the form is azblob://container/prefix?endpoint=URL (credentials in %s, or %s with %s or %s): %w",
+			append(append([]any{u.Redacted()}, args...), envAzureConnectionString, envAzureAccount, envAzureKey, envAzureSASToken, target.ErrInvalidArgument)...)
 	}
 	var cfg azure.Config
 	for k := range u.Query() {
 		// Before any message that quotes the URL: a SAS is a secret.
 		if k == "sig" || k == "sv" || k == "se" || k == "sp" {
-			return cfg, fmt.Errorf("--target azblob://%s: the URL holds a SAS; put it in %s instead, where it stays out of shell history and logs", u.Host, envAzureSASToken)
+			return cfg, fmt.Errorf("--target azblob://%s: the URL holds a SAS; put it in %s instead, where it stays out of shell history and logs: %w", u.Host, envAzureSASToken, target.ErrInvalidArgument)
 		}
 	}
 	q, err := newQuery(u, azureQuery, "azblob URLs take no user or password; give credentials in the environment", bad)
@@ -87,13 +89,14 @@ func azureConfig(u *url.URL, getenv func(string) string) (azure.Config, error) {
 		// not conflict with it.
 		cfg.AccountName = getenv(envAzureAccount)
 	} else if cfg.AccountKey != "" || cfg.SASToken != "" {
-		return cfg, fmt.Errorf("--target %q: both %s and %s or %s are set; unset one of them", u.Redacted(), envAzureConnectionString, envAzureKey, envAzureSASToken)
+		return cfg, fmt.Errorf("--target %q: both %s and %s or %s are set; unset one of them: %w", u.Redacted(), envAzureConnectionString, envAzureKey, envAzureSASToken, target.ErrInvalidArgument)
 	} else if q.Get("endpoint") != "" {
 		return cfg, bad("?endpoint= does not go with %s, which names the endpoint (BlobEndpoint=)", envAzureConnectionString)
 	} else {
 		cfg.Endpoint = ""
 	}
 	cfg.AccessTier = q.Get("access_tier")
+	q.boolean("immutable", &cfg.Immutability)
 	for _, p := range []struct {
 		key string
 		dst *int64
@@ -122,6 +125,9 @@ func azureConfig(u *url.URL, getenv func(string) string) (azure.Config, error) {
 		if n == 0 {
 			cfg.MaxRetries = -1 // 0 retries asked for, not the default
 		}
+	}
+	if q.err != nil {
+		return cfg, q.err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("--target %q: %w", u.Redacted(), err)

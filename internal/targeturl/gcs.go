@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/chunkback/chunkback/gcs"
+	"github.com/chunkback/chunkback/target"
 )
 
 // gcsQuery returns the query parameters of gs:// URLs.
@@ -53,8 +54,8 @@ func openGCS(ctx context.Context, u *url.URL, o Options) (scheme, error) {
 // configuration.
 func gcsConfig(u *url.URL, getenv func(string) string) (gcs.Config, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("--target %q: "+format+"; the form is gs://bucket/prefix (credentials from GOOGLE_APPLICATION_CREDENTIALS)",
-			append([]any{u.Redacted()}, args...)...)
+		return fmt.Errorf("--target %q: "+format+"; the form is gs://bucket/prefix (credentials from GOOGLE_APPLICATION_CREDENTIALS): %w",
+			append(append([]any{u.Redacted()}, args...), target.ErrInvalidArgument)...)
 	}
 	var cfg gcs.Config
 	q, err := newQuery(u, gcsQuery(), "gs URLs take no user or password: set GOOGLE_APPLICATION_CREDENTIALS to a credentials file", bad)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/chunkback/chunkback/gluster"
+	"github.com/chunkback/chunkback/target"
 )
 
 // glusterParams are the query parameters a gluster:// URL may carry (none
@@ -52,7 +53,7 @@ func openGluster(ctx context.Context, u *url.URL, o Options) (scheme, error) {
 // glusterConfig builds the gluster.Config a gluster:// URL describes.
 func glusterConfig(u *url.URL) (gluster.Config, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("--target %s: "+format, append([]any{u.Redacted()}, args...)...)
+		return fmt.Errorf("--target %s: "+format+": %w", append(append([]any{u.Redacted()}, args...), target.ErrInvalidArgument)...)
 	}
 	q, err := newQuery(u, glusterParams, "GlusterFS has no credentials to put in the URL: use gluster://host[:port]/volume/path", bad)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chunkback/chunkback/nfs"
+	"github.com/chunkback/chunkback/target"
 )
 
 // nfsQuery lists the query parameters of nfs:// URLs.
@@ -48,8 +49,8 @@ func openNFS(ctx context.Context, u *url.URL, o Options) (scheme, error) {
 // nfsConfig turns an nfs:// URL into the target's configuration.
 func nfsConfig(u *url.URL) (nfs.Config, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("--target %q: "+format+"; the form is nfs://host[:port]/export/path?mount_port=N&uid=U&gid=G",
-			append([]any{u.Redacted()}, args...)...)
+		return fmt.Errorf("--target %q: "+format+"; the form is nfs://host[:port]/export/path?mount_port=N&uid=U&gid=G: %w",
+			append(append([]any{u.Redacted()}, args...), target.ErrInvalidArgument)...)
 	}
 	var cfg nfs.Config
 	q, err := newQuery(u, nfsQuery, "nfs URLs take no user or password (AUTH_SYS sends uid and gid: use ?uid=&gid=)", bad)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chunkback/chunkback/ceph"
+	"github.com/chunkback/chunkback/target"
 )
 
 // radosParams are the query parameters a rados:// URL may carry. None is a
@@ -44,7 +45,7 @@ func openRADOS(ctx context.Context, u *url.URL, o Options) (scheme, error) {
 // radosConfig builds the ceph.Config a rados:// URL describes.
 func radosConfig(u *url.URL) (ceph.Config, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("--target %s: "+format, append([]any{u.Redacted()}, args...)...)
+		return fmt.Errorf("--target %s: "+format+": %w", append(append([]any{u.Redacted()}, args...), target.ErrInvalidArgument)...)
 	}
 	q, err := newQuery(u, radosParams, "credentials do not belong in the URL: give the path of a keyring with ?keyring=FILE", bad)
 	if err != nil {

@@ -9,13 +9,14 @@ import (
 	"strings"
 
 	"github.com/chunkback/chunkback/s3"
+	"github.com/chunkback/chunkback/target"
 )
 
 // s3Params are the query parameters an s3:// URL may carry (none secret).
 var s3Params = []string{
 	"endpoint", "region", "path_style", "checksum", "ca_bundle", "insecure", "storage_class",
 	"max_attempts", "retry_mode", "md5", "timeout", "max_pool_connections", "if_not_exists",
-	"part_size", "multipart_threshold", "part_concurrency", "profile", "sse", "sse_kms_key_id",
+	"part_size", "multipart_threshold", "part_concurrency", "profile", "sse", "sse_kms_key_id", "object_lock",
 }
 
 // openS3 opens s3://bucket/prefix?endpoint=URL&region=R&path_style=true&...
@@ -26,7 +27,9 @@ var s3Params = []string{
 // (bool, default true), timeout (Go duration or seconds), max_pool_connections,
 // if_not_exists (conditional|check), part_size, multipart_threshold (bytes),
 // part_concurrency, profile, sse (AES256 for SSE-S3, aws:kms for SSE-KMS),
-// sse_kms_key_id (the KMS key of SSE-KMS: an ID, ARN or alias, not secret).
+// sse_kms_key_id (the KMS key of SSE-KMS: an ID, ARN or alias, not secret),
+// object_lock (bool: S3 object lock on every object, for write-once backups;
+// with --create, a new bucket is made with object lock enabled).
 //
 // Environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
 // (without them the SDK's default credential chain: AWS_PROFILE, shared
@@ -50,7 +53,7 @@ func openS3(ctx context.Context, u *url.URL, o Options) (scheme, error) {
 // (getenv) describe.
 func s3ConfigFromURL(u *url.URL, getenv func(string) string) (s3.Config, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("--target %s: "+format, append([]any{u.Redacted()}, args...)...)
+		return fmt.Errorf("--target %s: "+format+": %w", append(append([]any{u.Redacted()}, args...), target.ErrInvalidArgument)...)
 	}
 	q, err := newQuery(u, s3Params, "credentials do not belong in the URL: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", bad)
 	if err != nil {
@@ -89,6 +92,7 @@ func s3ConfigFromURL(u *url.URL, getenv func(string) string) (s3.Config, error) 
 	q.boolean("path_style", &cfg.PathStyle)
 	q.boolean("insecure", &cfg.InsecureSkipVerify)
 	q.boolean("md5", &md5)
+	q.boolean("object_lock", &cfg.ObjectLock)
 	cfg.DisableContentMD5 = !md5
 	q.integer("max_attempts", &cfg.MaxAttempts)
 	q.integer("max_pool_connections", &cfg.MaxPoolConnections)

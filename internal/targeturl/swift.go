@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/chunkback/chunkback/swift"
+	"github.com/chunkback/chunkback/target"
 )
 
 // swiftParams are the query parameters a swift:// URL may carry (none secret).
@@ -51,7 +52,7 @@ func openSwift(ctx context.Context, u *url.URL, o Options) (scheme, error) {
 // environment (getenv) describe.
 func swiftConfigFromURL(u *url.URL, getenv func(string) string) (swift.Config, error) {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("--target %s: "+format, append([]any{u.Redacted()}, args...)...)
+		return fmt.Errorf("--target %s: "+format+": %w", append(append([]any{u.Redacted()}, args...), target.ErrInvalidArgument)...)
 	}
 	q, err := newQuery(u, swiftParams, "credentials do not belong in the URL: set OS_USERNAME and OS_PASSWORD (or OS_AUTH_TOKEN and OS_STORAGE_URL)", bad)
 	if err != nil {

@@ -70,7 +70,7 @@ type scheme struct {
 // backup_posix_path), or a URL of one of the forms in Schemes.
 func Open(ctx context.Context, raw string, o Options) (*Opened, error) {
 	if raw == "" {
-		return nil, errors.New("--target is empty: give " + Schemes)
+		return nil, fmt.Errorf("--target is empty: give %s: %w", Schemes, target.ErrInvalidArgument)
 	}
 	name, _, hasScheme := strings.Cut(raw, "://")
 	if !hasScheme {
@@ -80,7 +80,12 @@ func Open(ctx context.Context, raw string, o Options) (*Opened, error) {
 	if hasScheme {
 		var err error
 		if u, err = url.Parse(raw); err != nil {
-			return nil, fmt.Errorf("--target %q: %w", raw, err)
+			// url.Error quotes the URL whole, password included.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return nil, fmt.Errorf("--target %s: not a URL (%v): %w", redact(raw), err, target.ErrInvalidArgument)
 		}
 	}
 	var s scheme
@@ -103,7 +108,7 @@ func Open(ctx context.Context, raw string, o Options) (*Opened, error) {
 	case "gluster":
 		s, err = openGluster(ctx, u, o)
 	default:
-		return nil, fmt.Errorf("--target %q: scheme %q is not supported: give %s", redact(raw), name, Schemes)
+		return nil, fmt.Errorf("--target %q: scheme %q is not supported: give %s: %w", redact(raw), name, Schemes, target.ErrInvalidArgument)
 	}
 	if err != nil {
 		return nil, err
@@ -140,7 +145,7 @@ func openFile(raw string, u *url.URL, o Options) (scheme, error) {
 	dir := raw
 	if u != nil {
 		if u.Host != "" && u.Host != "localhost" {
-			return scheme{}, fmt.Errorf("--target %q: a file URL needs an absolute path (file:///dir), not host %q", raw, u.Host)
+			return scheme{}, fmt.Errorf("--target %q: a file URL needs an absolute path (file:///dir), not host %q: %w", redact(raw), u.Host, target.ErrInvalidArgument)
 		}
 		dir = u.Path
 	}
