@@ -7,8 +7,10 @@
 # fake-gcs-server, Azurite, nfs-ganesha, a go-nfs server and glusterd).
 #
 #   bash scripts/test.sh            # everything
-#   bash scripts/test.sh ./backup/  # only some packages (checks still run)
+#   bash scripts/test.sh ./backup/  # only some packages (checks still run;
+#                                   # the fuzzers run only with everything)
 #
+# FUZZTIME (default 10s) is how long each fuzzer runs.
 # A developer may skip parts (CI never does):
 #   CHUNKBACK_SKIP_CINDER=1              the real-Cinder tests
 #   CHUNKBACK_SKIP_RESTIC=1              the restic peer's tests
@@ -81,3 +83,9 @@ go test -tags "$TAGS" -run '^$' -bench . -benchtime 1x -timeout 30m ./bench/...
 
 step "go test -race -tags '$TAGS' ${pkgs[*]}"
 go test -race -count=1 -tags "$TAGS" -timeout 45m "${pkgs[@]}"
+
+if [ $# -eq 0 ]; then
+    FUZZTIME=${FUZZTIME:-10s}
+    step "fuzzing the parsers and decompressors, $FUZZTIME each (scripts/fuzz.sh)"
+    FUZZTIME=$FUZZTIME FUZZ_TAGS="$TAGS" bash scripts/fuzz.sh
+fi
