@@ -102,6 +102,8 @@ type run struct {
 	id   string
 	err  error
 	took time.Duration
+	// expired: the backup's context (the caller's deadline) ran out.
+	expired bool
 }
 
 // backup runs one backup of the volume through t.
@@ -114,7 +116,7 @@ func (h *harness) backup(t target.Target) run {
 	_, err := h.engine(t).Backup(ctx, bytes.NewReader(h.data), backup.BackupOptions{
 		VolumeID: h.vol, BackupID: id, ObjectSize: objectSize, Size: volumeSize,
 	})
-	r := run{id: id, err: err, took: time.Since(start)}
+	r := run{id: id, err: err, took: time.Since(start), expired: ctx.Err() != nil}
 	if err != nil {
 		h.t.Logf("%s: backup failed after %v: %v", h.col, r.took.Round(time.Millisecond), err)
 	} else {
@@ -158,6 +160,11 @@ func (h *harness) judge(check target.Target, r run) string {
 	}
 	if n := h.removeLeftovers(ctx, check, r.id); n > 0 {
 		t.Logf("%s: %d object(s) of the failed backup were left (its cleanup could not reach the store); removed", h.col, n)
+	}
+	if r.expired {
+		// The caller's own deadline: the engine returns ctx's error as
+		// it is, and the caller knows what it cancelled.
+		return "fails clearly: the caller's deadline (no request timeout of its own)"
 	}
 	if !namesWhat(msg) {
 		t.Errorf("%s: the error does not say what failed: %v", h.col, r.err)
@@ -220,8 +227,6 @@ func namesWhat(msg string) bool {
 // classify names the sentinel an error wraps ("" if none).
 func classify(err error) string {
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "deadline (the context's; the target has no timeout of its own)"
 	case errors.Is(err, target.ErrRetryQuotaExhausted):
 		return "retry quota exhausted"
 	case errors.Is(err, target.ErrThrottled):
@@ -234,6 +239,9 @@ func classify(err error) string {
 		return "permission"
 	case errors.Is(err, backup.ErrCorrupt):
 		return "corrupt"
+	case errors.Is(err, context.DeadlineExceeded):
+		// A client library's own request timeout, built on a context.
+		return "timeout (context.DeadlineExceeded of the client library)"
 	}
 	return ""
 }
