@@ -119,6 +119,9 @@ func rowReset(times int) func(h *harness) string {
 			if times == 0 {
 				oneIn = "3"
 			}
+			// librados resends after each injected failure and may keep
+			// at it for minutes (seen: 24 s to 3 min for the same case).
+			h.deadline = time.Minute
 			return h.osdFault(map[string][2]string{"ms_inject_socket_failures": {oneIn, "0"}},
 				"osd.1 drops 1 in "+oneIn+" messages")
 		}
