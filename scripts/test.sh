@@ -84,6 +84,13 @@ go test -tags "$TAGS" -run '^$' -bench . -benchtime 1x -timeout 30m ./bench/...
 step "go test -race -tags '$TAGS' ${pkgs[*]}"
 go test -race -count=1 -tags "$TAGS" -timeout 45m "${pkgs[@]}"
 
+if [ $# -eq 0 ] && [ -n "$TAGS" ] && [ ${#servers[@]} -eq ${#all_servers[@]} ]; then
+    # Alone, after everything else: it kills and restarts shared servers.
+    table=${CHUNKBACK_FAULT_TABLE:-/tmp/chunkback-fault-table.md}
+    step "the fault matrix over every target of every server (outcome table: $table)"
+    CHUNKBACK_FAULT_TABLE=$table go test -count=1 -tags "faultmatrix,$TAGS" -timeout 40m ./internal/faultmatrix/
+fi
+
 if [ $# -eq 0 ]; then
     FUZZTIME=${FUZZTIME:-10s}
     step "fuzzing the parsers and decompressors, $FUZZTIME each (scripts/fuzz.sh)"

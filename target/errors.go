@@ -144,3 +144,28 @@ func RetryAfter(err error) (time.Duration, bool) {
 
 // RetryAfterDelay implements the interface RetryAfter looks for.
 func (e *StatusError) RetryAfterDelay() time.Duration { return e.RetryAfter }
+
+// ClassifyNetwork makes a broken, refused or timed-out connection that a
+// target's SDK reported without classifying it (a connection reset, a
+// "connection refused" from a restarting server, a network timeout) wrap
+// ErrUnavailable as well, so that callers tell it apart with errors.Is like
+// any other failure. An error that already wraps one of this package's
+// sentinels, or a context's error, is returned as it is.
+func ClassifyNetwork(err error) error {
+	if err == nil || !isConnectionError(err) {
+		return err
+	}
+	for _, known := range []error{ErrNotFound, ErrExists, ErrInvalidRange, ErrInvalidArgument, ErrPermission,
+		ErrPermanent, ErrThrottled, ErrUnavailable, ErrImmutable, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, known) {
+			return err
+		}
+	}
+	return &networkError{err}
+}
+
+// networkError is an unclassified connection failure, classified.
+type networkError struct{ err error }
+
+func (e *networkError) Error() string   { return e.err.Error() }
+func (e *networkError) Unwrap() []error { return []error{e.err, ErrUnavailable} }

@@ -303,6 +303,11 @@ type retryCall struct {
 }
 
 func (r *retryTarget) do(ctx context.Context, c retryCall) error {
+	return ClassifyNetwork(r.attempts(ctx, c))
+}
+
+// attempts runs c until it succeeds, fails for good or runs out of retries.
+func (r *retryTarget) attempts(ctx context.Context, c retryCall) error {
 	cost := 0 // quota tokens taken by the retry in progress
 	var last error
 	for attempt := 1; ; attempt++ {
