@@ -341,5 +341,5 @@ func storedName(t require.TestingT, ctx context.Context, tg target.Target, obj s
 }
 
 func rowResume(*harness) string {
-	return "see the resume tests (branch h/resume)"
+	return "resumes and completes: TestResumeAfterSIGKILL"
 }
