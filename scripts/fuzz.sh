@@ -27,11 +27,26 @@ for dir in $(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname |
 		echo "== fuzz $dir $fuzzer for $FUZZTIME"
 		# A short minimization: minimizing a large interesting input (a
 		# real _sha256file) can otherwise stall the run for a minute.
-		if ! go test -tags "$FUZZ_TAGS" -run '^$' -fuzz "^${fuzzer}\$" -fuzztime "$FUZZTIME" \
-			-fuzzminimizetime 2s -parallel "$FUZZ_PARALLEL" "$dir"; then
+		# Go's fuzzer can end with a bare "context deadline exceeded" when
+		# -fuzztime runs out while it minimizes a new interesting input (no
+		# failing input is written then): that run is repeated once.
+		for try in 1 2; do
+			out=$(mktemp)
+			if go test -tags "$FUZZ_TAGS" -run '^$' -fuzz "^${fuzzer}\$" -fuzztime "$FUZZTIME" \
+				-fuzzminimizetime 2s -parallel "$FUZZ_PARALLEL" "$dir" 2>&1 | tee "$out"; then
+				rm -f "$out"
+				break
+			fi
+			if [ "$try" = 1 ] && grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out"; then
+				echo "== $dir $fuzzer: the fuzzer's deadline expired while minimizing (no failing input); once more"
+				rm -f "$out"
+				continue
+			fi
+			rm -f "$out"
 			echo "FAIL: $dir $fuzzer: the failing input is in $dir/testdata/fuzz/$fuzzer/" >&2
 			failed=1
-		fi
+			break
+		done
 	done
 done
 exit $failed
