@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,23 +68,13 @@ func TestCheckCLIPosix(t *testing.T) {
 // TestCheckCLIServers runs the check against every --target URL every real
 // server serves, with the environment its start script gives the CLI.
 func TestCheckCLIServers(t *testing.T) {
-	for _, server := range servertest.Servers() {
-		t.Run(server, func(t *testing.T) {
-			env := servertest.Require(t, server)
-			urls := env.URLs()
-			require.NotEmpty(t, urls, "the env file of %s names no URL_ target", server)
-			for _, kind := range slices.Sorted(maps.Keys(urls)) {
-				t.Run(kind, func(t *testing.T) {
-					env.SetCLIEnv(t)
-					// The check creates nothing: make sure the container exists.
-					tg, err := targeturl.Open(t.Context(), urls[kind], targeturl.Options{Create: true})
-					require.NoError(t, err)
-					require.NoError(t, tg.Close())
-					requireCheckPasses(t, urls[kind])
-				})
-			}
-		})
-	}
+	forEachServerURL(t, func(t *testing.T, targetURL string) {
+		// The check creates nothing: make sure the container exists.
+		tg, err := targeturl.Open(t.Context(), targetURL, targeturl.Options{Create: true})
+		require.NoError(t, err)
+		require.NoError(t, tg.Close())
+		requireCheckPasses(t, targetURL)
+	})
 }
 
 // TestCheckCLIWrongCredentials: a wrong secret in the CLI's environment

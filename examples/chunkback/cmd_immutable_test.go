@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -126,19 +124,9 @@ func TestImmutablePosix(t *testing.T) {
 // TestImmutableServers runs the write-once round trip against every URL of
 // every real server.
 func TestImmutableServers(t *testing.T) {
-	for _, server := range servertest.Servers() {
-		t.Run(server, func(t *testing.T) {
-			env := servertest.Require(t, server)
-			urls := env.URLs()
-			require.NotEmpty(t, urls)
-			for _, kind := range slices.Sorted(maps.Keys(urls)) {
-				t.Run(kind, func(t *testing.T) {
-					env.SetCLIEnv(t)
-					immutableCLI(t, urls[kind], "governance")
-				})
-			}
-		})
-	}
+	forEachServerURL(t, func(t *testing.T, targetURL string) {
+		immutableCLI(t, targetURL, "governance")
+	})
 }
 
 // TestImmutableObjectLock: on MinIO and radosgw, in a bucket made with

@@ -3,17 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/hex"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/chunkback/chunkback/crypt"
-	"github.com/chunkback/chunkback/internal/servertest"
 )
 
 // keyFile writes a key file (mode 0600) holding key as hex.
@@ -85,19 +82,9 @@ func TestEncryptedRoundTripPosix(t *testing.T) {
 // TestEncryptedRoundTripServers runs the encrypted round trip against every
 // --target URL of every real server.
 func TestEncryptedRoundTripServers(t *testing.T) {
-	for _, server := range servertest.Servers() {
-		t.Run(server, func(t *testing.T) {
-			env := servertest.Require(t, server)
-			urls := env.URLs()
-			require.NotEmpty(t, urls, "the env file of %s names no URL_ target", server)
-			for _, kind := range slices.Sorted(maps.Keys(urls)) {
-				t.Run(kind, func(t *testing.T) {
-					env.SetCLIEnv(t)
-					encryptedRoundTrip(t, urls[kind])
-				})
-			}
-		})
-	}
+	forEachServerURL(t, func(t *testing.T, targetURL string) {
+		encryptedRoundTrip(t, targetURL)
+	})
 }
 
 func TestEncryptionKeyErrors(t *testing.T) {

@@ -5,11 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chunkback/chunkback/backup"
-	"github.com/chunkback/chunkback/internal/servertest"
 	"github.com/chunkback/chunkback/internal/targeturl"
 )
 
@@ -211,17 +208,7 @@ func TestLockPosix(t *testing.T) {
 // TestLockServers runs lockOnURL against every --target URL of every real
 // server.
 func TestLockServers(t *testing.T) {
-	for _, server := range servertest.Servers() {
-		t.Run(server, func(t *testing.T) {
-			env := servertest.Require(t, server)
-			urls := env.URLs()
-			require.NotEmpty(t, urls, "the env file of %s names no URL_ target", server)
-			for _, kind := range slices.Sorted(maps.Keys(urls)) {
-				t.Run(kind, func(t *testing.T) {
-					env.SetCLIEnv(t)
-					lockOnURL(t, urls[kind])
-				})
-			}
-		})
-	}
+	forEachServerURL(t, func(t *testing.T, targetURL string) {
+		lockOnURL(t, targetURL)
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -20,7 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chunkback/chunkback/backup"
-	"github.com/chunkback/chunkback/internal/servertest"
 	"github.com/chunkback/chunkback/internal/targeturl"
 	"github.com/chunkback/chunkback/sha"
 	"github.com/chunkback/chunkback/target"
@@ -137,19 +135,9 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 		killAndResume(t, bin, "file://"+t.TempDir(), src, data, killSeedsPosix)
 	})
 	t.Run("servers", func(t *testing.T) {
-		for _, server := range servertest.Servers() {
-			t.Run(server, func(t *testing.T) {
-				env := servertest.Require(t, server)
-				urls := env.URLs()
-				require.NotEmpty(t, urls, "the env file of %s names no URL_ target", server)
-				for _, kind := range slices.Sorted(maps.Keys(urls)) {
-					t.Run(kind, func(t *testing.T) {
-						env.SetCLIEnv(t)
-						killAndResume(t, bin, urls[kind], src, data, killSeedsServer)
-					})
-				}
-			})
-		}
+		forEachServerURL(t, func(t *testing.T, targetURL string) {
+			killAndResume(t, bin, targetURL, src, data, killSeedsServer)
+		})
 	})
 }
 

@@ -3,17 +3,13 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/chunkback/chunkback/internal/servertest"
 )
 
 // retentionCLI runs a synthetic full and a prune through the CLI against
@@ -109,19 +105,9 @@ func TestRetentionPosix(t *testing.T) {
 // TestRetentionServers runs the synthetic full and prune against every
 // --target URL of every real server.
 func TestRetentionServers(t *testing.T) {
-	for _, server := range servertest.Servers() {
-		t.Run(server, func(t *testing.T) {
-			env := servertest.Require(t, server)
-			urls := env.URLs()
-			require.NotEmpty(t, urls, "the env file of %s names no URL_ target", server)
-			for _, kind := range slices.Sorted(maps.Keys(urls)) {
-				t.Run(kind, func(t *testing.T) {
-					env.SetCLIEnv(t)
-					retentionCLI(t, urls[kind])
-				})
-			}
-		})
-	}
+	forEachServerURL(t, func(t *testing.T, targetURL string) {
+		retentionCLI(t, targetURL)
+	})
 }
 
 func TestPruneAndSynthesizeUsage(t *testing.T) {

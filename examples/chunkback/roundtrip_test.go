@@ -69,16 +69,24 @@ func TestRoundTripPosix(t *testing.T) {
 // every real server serves (URL_<KIND> in its env file), with the
 // environment variables its start script gives for the CLI.
 func TestRoundTripServers(t *testing.T) {
+	forEachServerURL(t, roundTripCLI)
+}
+
+// forEachServerURL runs fn, as a subtest per server and per target kind,
+// on every --target URL that every real server serves (URL_<KIND> in its
+// env file), with the environment variables its start script gives for the
+// CLI set.
+func forEachServerURL(t *testing.T, fn func(t *testing.T, targetURL string)) {
+	t.Helper()
 	for _, server := range servertest.Servers() {
 		t.Run(server, func(t *testing.T) {
 			env := servertest.Require(t, server)
 			urls := env.URLs()
 			require.NotEmpty(t, urls, "the env file of %s names no URL_ target", server)
-			kinds := slices.Sorted(maps.Keys(urls))
-			for _, kind := range kinds {
+			for _, kind := range slices.Sorted(maps.Keys(urls)) {
 				t.Run(kind, func(t *testing.T) {
 					env.SetCLIEnv(t)
-					roundTripCLI(t, urls[kind])
+					fn(t, urls[kind])
 				})
 			}
 		})
