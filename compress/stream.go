@@ -202,20 +202,8 @@ func zstdFrom(name string, dst []byte, src io.Reader, size int) ([]byte, error) 
 	if err != nil && !errors.Is(err, io.EOF) {
 		return dst[:0], corrupt(name, "%v", err)
 	}
-	var h zstd.Header
-	if err := h.Decode(head); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return dst[:0], corrupt(name, "truncated frame header")
-		}
-		return dst[:0], corrupt(name, "%v", err)
-	}
-	switch {
-	case h.Skippable:
-		return dst[:0], corrupt(name, "skippable frame instead of a data frame")
-	case !h.HasFCS:
-		return dst[:0], corrupt(name, "frame without content size (python-zstd cannot read it either)")
-	case h.FrameContentSize != uint64(size):
-		return dst[:0], corrupt(name, "frame content size %d, expected %d", h.FrameContentSize, size)
+	if _, err := zstdHeader(name, head, size); err != nil {
+		return dst[:0], err
 	}
 	if err := s.dec.Reset(s.buf); err != nil {
 		return dst[:0], corrupt(name, "%v", err)

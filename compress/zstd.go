@@ -108,20 +108,9 @@ func zstdDecompress(name string, dst, src []byte, size int) ([]byte, error) {
 	if err := checkSize(name, size); err != nil {
 		return dst[:0], err
 	}
-	var h zstd.Header
-	if err := h.Decode(src); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return dst[:0], corrupt(name, "truncated frame header")
-		}
-		return dst[:0], corrupt(name, "%v", err)
-	}
-	switch {
-	case h.Skippable:
-		return dst[:0], corrupt(name, "skippable frame instead of a data frame")
-	case !h.HasFCS:
-		return dst[:0], corrupt(name, "frame without content size (python-zstd cannot read it either)")
-	case h.FrameContentSize != uint64(size):
-		return dst[:0], corrupt(name, "frame content size %d, expected %d", h.FrameContentSize, size)
+	h, err := zstdHeader(name, src, size)
+	if err != nil {
+		return dst[:0], err
 	}
 	n, err := zstdFrameLen(src, h.HeaderSize, h.HasCheckSum)
 	if err != nil {
@@ -149,6 +138,27 @@ func zstdDecompress(name string, dst, src []byte, size int) ([]byte, error) {
 		return dst[:size], nil // same memory as out, with dst's capacity
 	}
 	return out, nil
+}
+
+// zstdHeader decodes the frame header at the start of src and checks it is
+// one Cinder writes: a data frame recording its content size, size bytes.
+func zstdHeader(name string, src []byte, size int) (zstd.Header, error) {
+	var h zstd.Header
+	if err := h.Decode(src); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return h, corrupt(name, "truncated frame header")
+		}
+		return h, corrupt(name, "%v", err)
+	}
+	switch {
+	case h.Skippable:
+		return h, corrupt(name, "skippable frame instead of a data frame")
+	case !h.HasFCS:
+		return h, corrupt(name, "frame without content size (python-zstd cannot read it either)")
+	case h.FrameContentSize != uint64(size):
+		return h, corrupt(name, "frame content size %d, expected %d", h.FrameContentSize, size)
+	}
+	return h, nil
 }
 
 // zstdFrameLen returns the length of the frame starting at src[0], whose
