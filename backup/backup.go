@@ -16,6 +16,7 @@ import (
 	"github.com/chunkback/chunkback/chunk"
 	"github.com/chunkback/chunkback/compress"
 	"github.com/chunkback/chunkback/crypt"
+	"github.com/chunkback/chunkback/internal/pages"
 	"github.com/chunkback/chunkback/sha"
 	"github.com/chunkback/chunkback/target"
 )
@@ -321,6 +322,7 @@ type backupRun struct {
 	contentMD5   bool           // the target uses PutOptions.ContentMD5
 	meter        *meter
 	journal      *journal // a Resumable backup's, or nil
+	outputShare  int      // the bytes of output a worker may hold beside its input
 
 	hashes    []sha.Hash
 	objects   []*ObjectMeta // in creation (= source) order
@@ -360,7 +362,7 @@ func (c *sharedChunk) done() {
 func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error {
 	bs := r.o.BlockSize
 	// Memory: the chunker's buffers plus, per worker, a compression output
-	// (only as large as the compressed data). With a codec, compression is
+	// of at most r.outputShare bytes (see outputShare). With a codec, compression is
 	// so much slower than reading and hashing that read-ahead buys nothing
 	// (measured: the same MB/s), so one buffer per worker; without one, a
 	// chunk of read-ahead overlaps hashing with storing. A second one was
@@ -371,6 +373,7 @@ func (r *backupRun) store(ctx context.Context, src io.Reader, size int64) error 
 	if r.codec.Name() != "none" {
 		buffers = r.e.workers
 	}
+	r.outputShare = outputShare(r.e.workers, int(r.o.ObjectSize), r.codec, r.seal != nil)
 	ck, err := chunk.New(ctx, src, chunk.Config{
 		ObjectSize: int(r.o.ObjectSize), BlockSize: bs, Size: size, Workers: r.e.workers, Buffers: buffers,
 		Extents: r.extents, ZeroOutside: r.holes,
@@ -525,11 +528,19 @@ func (r *backupRun) storeExtent(ctx context.Context, j job, bufs *extentBuffers)
 			return err
 		}
 	}
-	out, smaller, err := r.codec.Compress(bufs.compressed[:0], data)
+	// Past its share of output, compression gives the pages of the input
+	// it has consumed back to the OS (or gives up, and the object is
+	// stored raw), so input and output together stay within the share.
+	consumed := 0
+	out, smaller, err := compress.CompressWithin(r.codec, bufs.compressed[:0], data, r.outputShare, func(n int) {
+		pages.Release(data[consumed:n])
+		consumed = n
+	})
 	if err != nil {
 		return fmt.Errorf("compressing %s: %w", j.obj.Name, err)
 	}
 	bufs.compressed = out // keep the buffer even when unused: it may have grown
+	defer r.trim(out)
 	body, comp, storedSum := data, "none", sum[:]
 	if smaller {
 		body, comp, storedSum = out, r.codec.Name(), nil
@@ -543,6 +554,7 @@ func (r *backupRun) storeExtent(ctx context.Context, j job, bufs *extentBuffers)
 		// The metadata's md5 is then the stored bytes' (see encrypt.go).
 		id := objectIdentity(r.o.VolumeID, r.o.BackupID, ObjectMeta{Name: j.obj.Name, Offset: j.obj.Offset, Length: j.obj.Length, Compression: comp})
 		bufs.sealed = crypt.Seal(bufs.sealed[:0], body, r.seal.key, id)
+		defer r.trim(bufs.sealed)
 		body = bufs.sealed
 		release()
 		sum = md5.Sum(body)
@@ -565,6 +577,32 @@ func (r *backupRun) storeExtent(ctx context.Context, j job, bufs *extentBuffers)
 		return r.journal.stored(ctx, j.obj, int64(len(body)), digest)
 	}
 	return nil
+}
+
+// outputShare is how many bytes of compressed (and sealed) output a worker
+// may hold beside its object: the (workers + 2) objects a backup may hold,
+// less one object per worker (its input), the encoders' state and a
+// margin of half an object for the rest (hashes, metadata, garbage not yet
+// collected), shared among the workers; an encrypted backup holds a sealed
+// copy too, so each gets half. It is never below a quarter object: where
+// the encoders alone take the rest (bz2 with 4 workers), compression still
+// happens, with its state on top of the bound.
+func outputShare(workers, objectSize int, codec compress.Codec, sealed bool) int {
+	share := (2*objectSize - workers*compress.EncoderMemory(codec) - objectSize/2) / workers
+	if sealed {
+		share /= 2
+	}
+	return max(share, objectSize/4)
+}
+
+// trim gives back the pages of an output buffer beyond the worker's share
+// once its object is stored, so that a buffer kept for reuse holds no more
+// than the share between objects. It goes to the buffer's capacity: an
+// output given up on leaves its buffer empty but its pages written.
+func (r *backupRun) trim(buf []byte) {
+	if cap(buf) > r.outputShare {
+		pages.Release(buf[r.outputShare:cap(buf)])
+	}
 }
 
 // mergeRuns joins runs separated by fewer than minGap blocks.

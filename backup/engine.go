@@ -38,9 +38,11 @@ type Config struct {
 	// Workers is the number of objects hashed, compressed, stored or restored
 	// at once. Default: runtime.GOMAXPROCS(0). Memory is about
 	// (Workers + 2) x object size and does not grow with the source: a
-	// backup holds Workers + 2 object buffers (with a codec, Workers buffers
-	// plus each worker's compressed output, as large as the compressed data);
-	// a restore holds a stored and a decompressed object per worker.
+	// backup holds Workers + 1 object buffers, or with a codec one per
+	// worker plus each worker's output, kept within a share of the other
+	// two objects by giving compressed input back to the OS as it goes
+	// (see outputShare); a restore holds a decompressed object per worker.
+	// An encrypted backup with no codec also holds a sealed copy per worker.
 	Workers int
 	// Now returns the current time (for tests). Default time.Now. (Locks
 	// use the real clock: other hosts compare their times.)

@@ -41,12 +41,18 @@ func newBz2(name string, level int, sample bool) *bz2Codec {
 func (c *bz2Codec) Name() string { return c.name }
 
 func (c *bz2Codec) Compress(dst, src []byte) ([]byte, bool, error) {
+	return c.compress(dst, src, within{})
+}
+
+func (c *bz2Codec) compress(dst, src []byte, bound within) ([]byte, bool, error) {
 	if len(src) == 0 || (c.sample && !worthCompressing(src)) {
 		return dst[:0], false, nil
 	}
 	w := c.writers.Get().(*bz2Writer)
 	defer c.writers.Put(w) // Reset reinitialises everything, even after an error
-	return encodeBounded(dst, src, &w.out, w.zw.Reset, w.zw)
+	// A block holds up to level x 100 kB of input (after bzip2's run-length
+	// step, which only shortens input that compresses anyway).
+	return encodeBounded(dst, src, &w.out, w.zw.Reset, w.zw, c.level*100_000+64<<10, bound)
 }
 
 func (c *bz2Codec) Decompress(dst, src []byte, size int) ([]byte, error) {

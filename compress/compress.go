@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Codec compresses and decompresses whole objects. Implementations are safe
@@ -232,16 +233,34 @@ func outBuf(dst []byte, size int) []byte {
 // errNotSmaller aborts compression once the output reaches the input size.
 var errNotSmaller = errors.New("compress: output not smaller than input")
 
-// encodeBounded runs a stream encoder (zlib, bz2) over src into a buffer that
-// refuses to grow to len(src): compression that would not make the object
-// smaller stops as soon as that is known. reset points the encoder at the
-// buffer; out is the encoder's own buffer, emptied again afterwards so the
-// pooled encoder holds no reference to the result.
-func encodeBounded(dst, src []byte, out *boundedBuffer, reset func(io.Writer) error, enc io.WriteCloser) ([]byte, bool, error) {
+// encodeBounded runs a stream encoder (zlib, bz2, zstd) over src into a
+// buffer that refuses to grow to len(src): compression that would not make
+// the object smaller stops as soon as that is known. reset points the
+// encoder at the buffer; out is the encoder's own buffer, emptied again
+// afterwards so the pooled encoder holds no reference to the result.
+//
+// src is written in feedPiece pieces. Once the output exceeds w.extra
+// bytes, the consumed prefix goes to w.release whenever the output is
+// certain to end smaller than src (see certainlySmaller), and compression
+// gives up while it is not. backlog is how much consumed input the encoder
+// may hold back without output.
+func encodeBounded(dst, src []byte, out *boundedBuffer, reset func(io.Writer) error, enc io.WriteCloser, backlog int, w within) ([]byte, bool, error) {
 	*out = boundedBuffer{buf: compressTarget(dst, len(src)), limit: len(src) - 1}
 	err := reset(out)
-	if err == nil {
-		_, err = enc.Write(src)
+	for done := 0; err == nil && done < len(src); {
+		n := min(feedPiece, len(src)-done)
+		if _, err = enc.Write(src[done : done+n]); err != nil {
+			break
+		}
+		done += n
+		if w.release == nil || len(out.buf) <= w.extra {
+			continue
+		}
+		if !certainlySmaller(len(out.buf), done, len(src), backlog) {
+			err = errNotSmaller // not released yet: it never is once certain
+			break
+		}
+		w.release(done)
 	}
 	if err == nil {
 		err = enc.Close()
@@ -255,6 +274,28 @@ func encodeBounded(dst, src []byte, out *boundedBuffer, reset func(io.Writer) er
 		return buf[:0], false, err
 	}
 	return buf, true, nil
+}
+
+// within bounds what compression holds (CompressWithin); the zero value
+// sets no bound.
+type within struct {
+	extra   int
+	release func(n int)
+}
+
+// feedPiece is how much input encodeBounded writes to an encoder at a time:
+// the granularity at which consumed input can be released.
+const feedPiece = 1 << 20
+
+// certainlySmaller reports whether an encoder that has written out bytes
+// after consuming done of n input bytes, holding back at most backlog of
+// them, must finish below n bytes whatever the rest of the input is. The
+// rest is assumed to expand by 1/64 plus 1 KiB, more than any of the
+// codecs' worst cases (stored deflate blocks, raw zstd blocks and bzip2 on
+// random data all stay under 1%, plus headers and trailers).
+func certainlySmaller(out, done, n, backlog int) bool {
+	rest := min(n, n-done+backlog)
+	return out+rest+rest/64+1024 < n
 }
 
 // boundedBuffer is an io.Writer appending to buf, failing with errNotSmaller
@@ -374,4 +415,51 @@ func worthCompressing(src []byte) bool {
 	}
 	_ = s.w.Close()
 	return s.cnt.n*100 < samplePercent*sampleWindows*sampleWindow
+}
+
+// CompressWithin is c.Compress(dst, src) holding at most about
+// len(src)+extra bytes of input and output together, so that a backup's
+// memory stays within its bound whatever the compression ratio.
+//
+// While the output is at most extra bytes, src is kept whole. Beyond that,
+// compression hands each consumed prefix of src to release once the output
+// is certain to end smaller than src (release(n): src[:n] is no longer
+// needed and will not be stored raw, so its memory may be given back); if
+// that is not yet certain, it gives up and returns smaller=false with src
+// untouched, and the caller stores src raw, as for data that does not
+// compress. release is called with growing n and must not touch src[n:].
+// With extra >= len(src), CompressWithin is Compress.
+//
+// Codecs other than this package's are compressed with Compress.
+func CompressWithin(c Codec, dst, src []byte, extra int, release func(n int)) ([]byte, bool, error) {
+	w := within{extra: extra, release: release}
+	switch c := c.(type) {
+	case *zlibCodec:
+		return c.compress(dst, src, w)
+	case *bz2Codec:
+		return c.compress(dst, src, w)
+	case *zstdCodec:
+		return c.compress(dst, src, w)
+	}
+	return c.Compress(dst, src)
+}
+
+// EncoderMemory estimates the bytes one of c's encoders holds while it
+// compresses, besides its input and output: the state a backup keeps per
+// worker. The figures are upper bounds of what TestEncoderMemory measures:
+// none 0, zlib 1.5 MiB, zstd 8 MiB at levels up to 5 (its window is 2 MiB;
+// 24 MiB above), bz2 2 MiB plus 2.5 MiB per level (24.5 MiB at Cinder's 9).
+func EncoderMemory(c Codec) int {
+	switch c := c.(type) {
+	case *zlibCodec:
+		return 3 << 19
+	case *zstdCodec:
+		if c.level <= zstd.SpeedDefault {
+			return 8 << 20
+		}
+		return 24 << 20
+	case *bz2Codec:
+		return (5*c.level + 4) << 19
+	}
+	return 0
 }

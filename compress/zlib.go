@@ -39,13 +39,21 @@ func newZlib(name string, level int, sample bool) *zlibCodec {
 func (c *zlibCodec) Name() string { return c.name }
 
 func (c *zlibCodec) Compress(dst, src []byte) ([]byte, bool, error) {
+	return c.compress(dst, src, within{})
+}
+
+// zlibBacklog bounds the input a deflate encoder holds back: a block is at
+// most 16K tokens, one per byte of input that does not compress.
+const zlibBacklog = 256 << 10
+
+func (c *zlibCodec) compress(dst, src []byte, bound within) ([]byte, bool, error) {
 	if len(src) == 0 || (c.sample && !worthCompressing(src)) {
 		return dst[:0], false, nil
 	}
 	w := c.writers.Get().(*zlibWriter)
 	defer c.writers.Put(w)
 	reset := func(out io.Writer) error { w.zw.Reset(out); return nil }
-	return encodeBounded(dst, src, &w.out, reset, w.zw)
+	return encodeBounded(dst, src, &w.out, reset, w.zw, zlibBacklog, bound)
 }
 
 func (c *zlibCodec) Decompress(dst, src []byte, size int) ([]byte, error) {

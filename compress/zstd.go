@@ -12,19 +12,26 @@ import (
 // set, as python-zstd's zstd.compress (which Cinder uses); python-zstd's
 // zstd.decompress rejects frames without a content size.
 //
-// Encoding uses klauspost's EncodeAll, which records the content size.
-// EncodeAll cannot be aborted part-way, so for zstd the not-smaller check
-// happens after encoding; its incompressible path (raw blocks) is fast and
-// sampling normally skips such data anyway.
+// Inputs are encoded by the streaming encoder, told the content size in
+// advance, so that encoding stops as soon as the output cannot end smaller
+// and consumed input can be released (CompressReleasing); inputs under
+// zstdSmall bytes by EncodeAll in a single-segment frame.
 type zstdCodec struct {
 	name   string
 	level  zstd.EncoderLevel
 	sample bool
-	// Encoders with concurrency 1, each used by one goroutine at a time.
-	encoders sync.Pool
-	// Same, forcing a single-segment frame header: EncodeAll only writes
-	// the content size of inputs under 256 bytes in single-segment frames.
+	// Streaming encoders with concurrency 1 (synchronous), each used by
+	// one goroutine at a time.
+	writers sync.Pool // *zstdWriter
+	// Encoders forcing a single-segment frame header: EncodeAll only
+	// writes the content size of inputs under 256 bytes in single-segment
+	// frames.
 	smallEncoders sync.Pool
+}
+
+type zstdWriter struct {
+	enc *zstd.Encoder
+	out boundedBuffer
 }
 
 // zstdWindow is the encoder window for levels up to SpeedDefault.
@@ -34,9 +41,13 @@ const zstdWindow = 2 << 20
 // content size unless the frame is single-segment.
 const zstdSmall = 256
 
+// zstdBacklog bounds the input the synchronous streaming encoder holds back:
+// one 128 KiB block being filled.
+const zstdBacklog = 256 << 10
+
 func newZstd(name string, level int, sample bool) *zstdCodec {
 	c := &zstdCodec{name: name, level: zstd.EncoderLevelFromZstd(level), sample: sample}
-	c.encoders.New = func() any { return c.newEncoder(false) }
+	c.writers.New = func() any { return &zstdWriter{enc: c.newEncoder(false)} }
 	c.smallEncoders.New = func() any { return c.newEncoder(true) }
 	return c
 }
@@ -66,20 +77,26 @@ func (c *zstdCodec) newEncoder(single bool) *zstd.Encoder {
 func (c *zstdCodec) Name() string { return c.name }
 
 func (c *zstdCodec) Compress(dst, src []byte) ([]byte, bool, error) {
+	return c.compress(dst, src, within{})
+}
+
+func (c *zstdCodec) compress(dst, src []byte, bound within) ([]byte, bool, error) {
 	if len(src) == 0 || (c.sample && !worthCompressing(src)) {
 		return dst[:0], false, nil
 	}
-	pool := &c.encoders
 	if len(src) < zstdSmall {
-		pool = &c.smallEncoders
+		e := c.smallEncoders.Get().(*zstd.Encoder)
+		out := e.EncodeAll(src, compressTarget(dst, len(src)))
+		c.smallEncoders.Put(e)
+		if len(out) >= len(src) {
+			return out[:0], false, nil
+		}
+		return out, true, nil
 	}
-	e := pool.Get().(*zstd.Encoder)
-	out := e.EncodeAll(src, compressTarget(dst, len(src)))
-	pool.Put(e)
-	if len(out) >= len(src) {
-		return out[:0], false, nil
-	}
-	return out, true, nil
+	w := c.writers.Get().(*zstdWriter)
+	defer c.writers.Put(w) // the encoder writes to w.out, which encodeBounded empties
+	reset := func(out io.Writer) error { w.enc.ResetContentSize(out, int64(len(src))); return nil }
+	return encodeBounded(dst, src, &w.out, reset, w.enc, zstdBacklog, bound)
 }
 
 func (c *zstdCodec) Decompress(dst, src []byte, size int) ([]byte, error) {
