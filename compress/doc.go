@@ -52,5 +52,11 @@
 // [io.Reader] (an object as it arrives from the store), so that a restore
 // holds only the decompressed object, not the stored one as well. Its
 // checks are Decompress's; an error of the reader itself is returned as
-// that error, not as corruption.
+// that error, not as corruption. [DecompressFromUnchecked] skips zlib's
+// Adler-32 for callers that check every byte themselves.
+//
+// [CompressWithin] compresses holding input and output together within a
+// bound: past a given amount of output, it hands back the input it has
+// consumed, so a backup keeps about one object per worker in memory.
+// [EncoderMemory] estimates what each encoder holds besides.
 package compress
