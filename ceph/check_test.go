@@ -60,11 +60,6 @@ func TestProbeReadOnlyUser(t *testing.T) {
 	cfg.Keyring = filepath.Join(filepath.Dir(cfg.Keyring), "client.readonly.keyring")
 	tg := openForCheck(t, cfg)
 	require.NoError(t, tg.Check(t.Context()))
-	r, err := target.Probe(t.Context(), tg, target.ProbeOptions{})
-	require.NoError(t, err)
-	require.False(t, r.OK)
-	require.True(t, r.ReadOnly, "%+v", r)
-	put, _ := r.Step(target.StepPut)
-	require.Equal(t, "permission", put.Kind)
+	_, put := targettest.ProbeReadOnly(t, tg)
 	require.Contains(t, put.Error, "client.readonly")
 }

@@ -65,12 +65,7 @@ func TestProbePermission(t *testing.T) {
 	other.UID, other.GID = &uid, &gid
 	other.CreateSubdirectory = false
 	tg := newTarget(t, other)
-	r, err := target.Probe(t.Context(), tg, target.ProbeOptions{})
-	require.NoError(t, err)
-	require.False(t, r.OK)
-	require.True(t, r.ReadOnly, "%+v", r)
-	put, _ := r.Step(target.StepPut)
-	require.Equal(t, "permission", put.Kind)
+	r, put := targettest.ProbeReadOnly(t, tg)
 	require.Contains(t, put.Error, "uid 54321 gid 54321")
 	require.Contains(t, r.Problems[0], "read-only credentials")
 }

@@ -2,8 +2,6 @@ package posix
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,18 +35,7 @@ func TestCheckRootReplaced(t *testing.T) {
 
 func TestCheckPermissionDenied(t *testing.T) {
 	tg, root := newTarget(t, Options{})
-	require.NoError(t, os.Chmod(root, 0o500))
-	t.Cleanup(func() { os.Chmod(root, 0o700) })
-	if f, err := os.Create(filepath.Join(root, "probe")); err == nil {
-		// Root ignores modes; the immutable attribute refuses writes even
-		// to root, where the file system has it.
-		f.Close()
-		require.NoError(t, os.Remove(filepath.Join(root, "probe")))
-		if out, err := exec.Command("chattr", "+i", root).CombinedOutput(); err != nil {
-			t.Skipf("running privileged, and chattr +i is not available (%v: %s)", err, out)
-		}
-		t.Cleanup(func() { exec.Command("chattr", "-i", root).Run() })
-	}
+	makeUnwritable(t, root, "")
 	err := tg.Check(t.Context())
 	require.ErrorIs(t, err, target.ErrPermission)
 	require.ErrorContains(t, err, "needs read, write and search")

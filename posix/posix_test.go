@@ -417,9 +417,10 @@ func TestCinderLayout(t *testing.T) {
 	require.Equal(t, target.LayoutPosix, l.CinderLayout())
 }
 
-func TestPermissionDenied(t *testing.T) {
-	tg, root := newTarget(t, Options{})
-	put(t, tg, "existing", "x")
+// makeUnwritable makes the directory root refuse new files, even to root,
+// or skips the test where it cannot (covered names what else tests it).
+func makeUnwritable(t *testing.T, root, covered string) {
+	t.Helper()
 	require.NoError(t, os.Chmod(root, 0o500))
 	t.Cleanup(func() { os.Chmod(root, 0o700) })
 	if f, err := os.Create(filepath.Join(root, "probe")); err == nil {
@@ -428,10 +429,16 @@ func TestPermissionDenied(t *testing.T) {
 		f.Close()
 		require.NoError(t, os.Remove(filepath.Join(root, "probe")))
 		if out, err := exec.Command("chattr", "+i", root).CombinedOutput(); err != nil {
-			t.Skipf("running privileged, and chattr +i is not available (%v: %s): permission mapping is covered by TestClassify", err, out)
+			t.Skipf("running privileged, and chattr +i is not available (%v: %s)%s", err, out, covered)
 		}
 		t.Cleanup(func() { exec.Command("chattr", "-i", root).Run() })
 	}
+}
+
+func TestPermissionDenied(t *testing.T) {
+	tg, root := newTarget(t, Options{})
+	put(t, tg, "existing", "x")
+	makeUnwritable(t, root, ": permission mapping is covered by TestClassify")
 	err := tg.Put(t.Context(), "new", strings.NewReader("x"), 1, target.PutOptions{})
 	require.ErrorIs(t, err, target.ErrPermission)
 	require.True(t, target.IsPermanent(err))

@@ -58,3 +58,18 @@ func randomSuffix() string {
 	}
 	return b.String()
 }
+
+// ProbeReadOnly is the test of credentials that may read but not write, run
+// against a real server: target.Probe fails, reports read-only credentials,
+// and its put step fails as a permission error. It returns the report and
+// the put step for the server's own checks (what the error names).
+func ProbeReadOnly(t *testing.T, tg target.Target) (*target.ProbeReport, target.ProbeStep) {
+	t.Helper()
+	r, err := target.Probe(t.Context(), tg, target.ProbeOptions{})
+	require.NoError(t, err)
+	require.False(t, r.OK)
+	require.True(t, r.ReadOnly, "%+v", r)
+	put, _ := r.Step(target.StepPut)
+	require.Equal(t, "permission", put.Kind)
+	return r, put
+}
